@@ -1,0 +1,148 @@
+#ifndef AM_CONFIG_H
+#define AM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/pricing.h"
+#include "am/series.h"
+
+/*
+ * Configuration (SPEC.md 4): YAML through libyaml into a node tree that
+ * keeps file:line:col, then binding tables {path, type, offset, default,
+ * min, max} into an immutable struct am_config. Unknown keys, wrong types
+ * and out-of-range values are errors reported as
+ * "FILE:LINE:COL: key: what is wrong" in a struct am_diag. Every key has a
+ * default; no file means all defaults. `${env:NAME}` is expanded in any
+ * scalar before it is parsed. Durations take ms s m h; sizes KiB MiB GiB.
+ * Strings are heap copies owned by the config (am_config_free).
+ */
+
+struct am_diag {
+    char msg[512];
+};
+
+struct am_tls_config {
+    char *cert_file;      /* NULL: no TLS */
+    char *key_file;
+    char *client_ca_file; /* non-NULL turns on mutual TLS */
+    char *ca_file;        /* remote_write: CA to verify the receiver */
+    bool insecure_skip_verify;
+};
+
+struct am_listener_config {
+    char *endpoint;              /* "host:port" */
+    uint64_t max_request_body_size; /* bytes, after inflation */
+    uint64_t read_timeout_ns;
+    uint32_t max_connections;
+    uint32_t max_concurrent_streams;
+    uint64_t max_header_bytes;
+    struct am_tls_config tls;
+    char *bearer_token_file;     /* auth.bearer_token_file */
+};
+
+struct am_header_kv {
+    char *name;
+    char *value;
+};
+
+struct am_remote_write_config {
+    char *url;
+    uint64_t send_interval_ns;
+    struct am_header_kv *headers;
+    size_t header_count;
+    char *basic_auth_username;
+    char *basic_auth_password_file;
+    char *bearer_token_file;
+    struct am_tls_config tls;
+    uint64_t timeout_ns;
+    char *queue_dir;
+    uint64_t queue_max_bytes;
+    uint32_t max_samples_per_send;
+    uint64_t min_backoff_ns;
+    uint64_t max_backoff_ns;
+};
+
+struct am_price_entry {
+    char *model;
+    struct am_price price;
+};
+
+struct am_config {
+    struct am_listener_config http;
+    struct am_listener_config grpc;
+    struct am_listener_config prom; /* exporters.prometheus: endpoint + tls */
+
+    /* processors.genai */
+    uint64_t trace_wait_ns;
+    uint64_t max_pending_spans;
+    uint64_t conversation_idle_timeout_ns;
+    uint64_t max_open_conversations;
+    uint64_t quality_window_ns;
+    char *state_dir;
+    char **escalation_tools;
+    size_t escalation_tool_count;
+    char *escalation_attribute;
+    uint64_t max_series_per_metric;
+    uint64_t max_label_value_bytes;
+    uint64_t series_idle_timeout_ns;
+    bool semconv_metrics;
+    struct am_bucket_override *buckets;
+    size_t bucket_count;
+
+    struct am_remote_write_config *remote_write;
+    size_t remote_write_count;
+
+    struct am_header_kv *external_labels;
+    size_t external_label_count;
+
+    /* pricing */
+    bool pricing_builtin;
+    char *pricing_file;
+    struct am_price_entry *prices; /* pricing.models, in file order */
+    size_t price_count;
+
+    /* log */
+    int log_level;  /* enum am_log_level */
+    int log_format; /* enum am_log_format */
+
+    /* top-level `workers:` (0 = number of CPUs) */
+    uint32_t workers;
+};
+
+/* Fill cfg with every default. */
+void am_config_defaults(struct am_config *cfg);
+/* Load path over the defaults. Returns AM_OK, or AM_ECONFIG with diag set
+ * (AM_EIO when the file cannot be read, diag says why). On error cfg holds
+ * nothing that needs freeing beyond am_config_free. */
+int am_config_load(const char *path, struct am_config *cfg, struct am_diag *diag);
+/* Same, from memory; `name` is used in diagnostics. */
+int am_config_load_string(const char *text, size_t len, const char *name, struct am_config *cfg,
+                          struct am_diag *diag);
+void am_config_free(struct am_config *cfg);
+
+/* Parse a pricing file (top-level `models:` map of model -> {input, output,
+ * cached_input, cache_write}, optional `updated:`) into entries.
+ * Returns AM_OK or AM_ECONFIG with diag set. *entries is heap, freed with
+ * am_config_free_prices. */
+int am_config_parse_pricing(const char *text, size_t len, const char *name,
+                            struct am_price_entry **entries, size_t *count, struct am_diag *diag);
+void am_config_free_prices(struct am_price_entry *entries, size_t count);
+
+/* Build the pricing table cfg asks for: builtin (if on), then pricing.file,
+ * then pricing.models, later entries winning. Returns AM_OK or AM_ECONFIG /
+ * AM_EIO with diag set. */
+int am_config_build_pricing(const struct am_config *cfg, struct am_pricing **out,
+                            struct am_diag *diag);
+
+/* The compiled-in deploy/pricing.yaml. */
+extern const char am_builtin_pricing_yaml[];
+extern const size_t am_builtin_pricing_yaml_len;
+
+/* Parse a duration ("250ms", "10s", "30m", "1h", "0s") / size ("20MiB",
+ * "512KiB", "1GiB", "1024"). Returns AM_OK or AM_EINVAL. */
+int am_config_parse_duration(const char *s, uint64_t *ns);
+int am_config_parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,27 @@
+#ifndef AM_DAEMON_H
+#define AM_DAEMON_H
+
+#include "am/config.h"
+
+/*
+ * daemon: wires net, otlp, genai, metrics and config together; owns the
+ * worker threads, signals (SIGHUP reload, SIGTERM/SIGINT shutdown) and the
+ * lifecycle. The only module that knows all the others.
+ */
+
+struct am_daemon;
+
+/* Build everything cfg asks for and bind the listeners. Takes ownership of
+ * cfg's contents. config_path (may be NULL) is re-read on SIGHUP.
+ * Returns NULL with a log line on failure. */
+struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_path);
+/* Serve until SIGTERM/SIGINT (or am_daemon_stop). Returns the exit code. */
+int am_daemon_run(struct am_daemon *d);
+/* Thread-safe request to stop. */
+void am_daemon_stop(struct am_daemon *d);
+void am_daemon_destroy(struct am_daemon *d);
+
+/* The bound port of a listener ("http", "grpc", "prometheus"), for tests. */
+int am_daemon_port(const struct am_daemon *d, const char *listener);
+
+#endif

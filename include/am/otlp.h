@@ -1,0 +1,46 @@
+#ifndef AM_OTLP_H
+#define AM_OTLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/arena.h"
+#include "am/buf.h"
+#include "am/span.h"
+
+/*
+ * OTLP trace decoding (protobuf via nanopb, and the OTLP/JSON mapping) into
+ * span views, and encoding of the responses. Sans-I/O: bytes in, views out.
+ * Views point into `body` (which the caller keeps alive, normally inside the
+ * arena) or into `arena`. On error *why is set to a static string naming the
+ * problem ("span.trace_id: want 16 bytes") and nothing in `out` may be used.
+ *
+ * Limits: a decode that would exceed the arena budget returns AM_ETOOBIG.
+ */
+
+/* Decode an ExportTraceServiceRequest in protobuf wire format.
+ * Returns AM_OK, AM_EINVAL (malformed; *why says where), or AM_ETOOBIG. */
+int am_otlp_pb_decode_traces(const uint8_t *body, size_t len, struct am_arena *arena,
+                             struct am_trace_batch *out, const char **why);
+
+/* Decode an ExportTraceServiceRequest in OTLP/JSON (hex ids, lowerCamelCase
+ * or snake_case keys, 64-bit ints as strings or numbers, enums as integers).
+ * Returns AM_OK, AM_EINVAL, or AM_ETOOBIG. */
+int am_otlp_json_decode_traces(const uint8_t *body, size_t len, struct am_arena *arena,
+                               struct am_trace_batch *out, const char **why);
+
+/* ExportTraceServiceResponse. rejected == 0 and message == NULL gives the
+ * empty message. Appends to out. Returns AM_OK or AM_ETOOBIG. */
+int am_otlp_pb_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message);
+int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message);
+
+/* google.rpc.Status {code, message}. Appends to out. Returns AM_OK or AM_ETOOBIG. */
+int am_otlp_pb_encode_status(struct am_buf *out, int32_t code, const char *message);
+int am_otlp_json_encode_status(struct am_buf *out, int32_t code, const char *message);
+
+/* The performance ceiling (DESIGN.md 5): walk every field of a protobuf
+ * message recursively without allocating or interpreting anything. Returns
+ * the number of fields seen, or AM_EINVAL. For the benchmark only. */
+long am_otlp_pb_wire_walk(const uint8_t *body, size_t len);
+
+#endif

@@ -1,0 +1,73 @@
+#ifndef AM_SERIES_H
+#define AM_SERIES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/obs.h"
+
+/*
+ * series: the metric store. Label sets are interned once, globally, in a
+ * table sharded by hash (one mutex per shard) that is the single source of
+ * truth for cardinality: past max_series_per_metric a new label set of a
+ * family goes to that family's overflow series (every label "__overflow__")
+ * and agentmeter_series_overflow_total{metric} grows. Values live in
+ * per-worker shards: worker i applies a whole request's observations with
+ * one uncontended lock of shard i; snapshots lock each shard in turn and
+ * sum the shards. Label values are made valid UTF-8 and capped at
+ * max_label_value_bytes (counted in
+ * agentmeter_label_values_truncated_total{reason}).
+ */
+
+struct am_series_store;
+
+struct am_bucket_override {
+    enum am_metric metric;
+    unsigned count;
+    double bounds[AM_MAX_BUCKETS]; /* strictly increasing, finite */
+};
+
+struct am_series_opts {
+    unsigned shards;                 /* one per worker, >= 1 */
+    size_t max_series_per_metric;    /* per family; 0 = unlimited */
+    size_t max_label_value_bytes;    /* 0 = 256 */
+    const struct am_bucket_override *buckets; /* per-family overrides */
+    size_t bucket_count;
+};
+
+struct am_series_store *am_series_create(const struct am_series_opts *opts);
+void am_series_destroy(struct am_series_store *s);
+
+/* Apply n observations on the shard of the calling worker. Label views are
+ * copied (interned) as needed. Returns AM_OK, or AM_EINVAL if an
+ * observation is malformed (negative counter increment, bad metric id). */
+int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs,
+                    size_t n);
+
+/* A merged, read-only view of one series, handed to the visitor. */
+struct am_series_view {
+    enum am_metric metric;
+    const char *const *label_values; /* family label_count entries, NUL-terminated */
+    double value;                    /* counters and gauges */
+    uint64_t count;                  /* histograms: observation count */
+    double sum;                      /* histograms */
+    const uint64_t *bucket_counts;   /* histograms: NON-cumulative per bound, then +Inf */
+    const double *bounds;            /* histograms: the family's effective bounds */
+    unsigned bound_count;
+};
+
+typedef void (*am_series_visit_cb)(void *ud, const struct am_series_view *v);
+
+/* Visit every series of every family, families in enum order and series of
+ * a family in a stable order (sorted by label values), with values summed
+ * over the shards. Counters and gauges with no series are not visited.
+ * Memory used during the visit is bounded by one family's series. */
+void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud);
+
+/* Number of distinct label sets of metric m (the overflow series included). */
+size_t am_series_count(struct am_series_store *s, enum am_metric m);
+
+/* The effective bucket bounds of a histogram family. */
+const double *am_series_bounds(struct am_series_store *s, enum am_metric m, unsigned *count);
+
+#endif
