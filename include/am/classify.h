@@ -17,11 +17,11 @@
 
 enum am_op {
     AM_OP_OTHER = 0,
-    AM_OP_AGENT,      /* invoke_agent */
-    AM_OP_INFERENCE,  /* chat, text_completion, generate_content, embeddings */
-    AM_OP_TOOL,       /* execute_tool */
-    AM_OP_WRAPPER,    /* spans that carry aggregate usage (e.g. ai.generateText) */
-    AM_OP_FETCH,      /* fetch_response: never counts tokens */
+    AM_OP_AGENT,     /* invoke_agent */
+    AM_OP_INFERENCE, /* chat, text_completion, generate_content, embeddings */
+    AM_OP_TOOL,      /* execute_tool */
+    AM_OP_WRAPPER,   /* spans that carry aggregate usage (e.g. ai.generateText) */
+    AM_OP_FETCH,     /* fetch_response: never counts tokens */
 };
 
 enum am_outcome {
@@ -41,20 +41,20 @@ enum am_tok {
 
 struct am_span_facts {
     enum am_op op;
-    struct am_str operation;       /* gen_ai.operation.name or the dialect's mapped name */
-    struct am_str agent_name;      /* the span's own agent name; empty if none */
-    struct am_str service_name;    /* resource service.name; empty if none */
+    struct am_str operation;    /* gen_ai.operation.name or the dialect's mapped name */
+    struct am_str agent_name;   /* the span's own agent name; empty if none */
+    struct am_str service_name; /* resource service.name; empty if none */
     struct am_str request_model;
     struct am_str response_model;
     struct am_str provider;
     struct am_str tool_name;
     struct am_str conversation_id;
     struct am_str error_type;
-    enum am_outcome outcome;       /* from status + error.type */
-    uint64_t duration_ns;          /* end - start, 0 if end < start */
+    enum am_outcome outcome; /* from status + error.type */
+    uint64_t duration_ns;    /* end - start, 0 if end < start */
     uint64_t tokens[AM_TOK_COUNT];
-    uint32_t tokens_present;       /* bit (1u << enum am_tok) */
-    double cost;                   /* carried on the span (llm.cost.total, ...) */
+    uint32_t tokens_present; /* bit (1u << enum am_tok) */
+    double cost;             /* carried on the span (llm.cost.total, ...) */
     bool has_cost;
 };
 

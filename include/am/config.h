@@ -24,7 +24,7 @@ struct am_diag {
 };
 
 struct am_tls_config {
-    char *cert_file;      /* NULL: no TLS */
+    char *cert_file; /* NULL: no TLS */
     char *key_file;
     char *client_ca_file; /* non-NULL turns on mutual TLS */
     char *ca_file;        /* remote_write: CA to verify the receiver */
@@ -32,14 +32,14 @@ struct am_tls_config {
 };
 
 struct am_listener_config {
-    char *endpoint;              /* "host:port" */
+    char *endpoint;                 /* "host:port" */
     uint64_t max_request_body_size; /* bytes, after inflation */
     uint64_t read_timeout_ns;
     uint32_t max_connections;
     uint32_t max_concurrent_streams;
     uint64_t max_header_bytes;
     struct am_tls_config tls;
-    char *bearer_token_file;     /* auth.bearer_token_file */
+    char *bearer_token_file; /* auth.bearer_token_file */
 };
 
 struct am_header_kv {

@@ -48,7 +48,7 @@ struct am_http_response {
     const char *content_encoding; /* NULL or static */
     struct am_buf body;
     struct {
-        const char *name;  /* static */
+        const char *name; /* static */
         char value[64];
     } extra[AM_HTTP_MAX_EXTRA_HEADERS];
     unsigned extra_count;

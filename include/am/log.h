@@ -31,7 +31,7 @@ void am_log_set_format(enum am_log_format format);
 int am_log_level_parse(const char *s, enum am_log_level *out);
 
 __attribute__((format(printf, 3, 4))) void am_log_write(enum am_log_level level, const char *mod,
-                                                       const char *fmt, ...);
+                                                        const char *fmt, ...);
 
 struct am_log_rl {
     uint64_t last_ns;

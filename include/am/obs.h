@@ -19,43 +19,43 @@
 
 enum am_metric {
     /* seed metrics (SPEC.md 2) */
-    AM_M_AGENT_REQUESTS_TOTAL,          /* agent_name, status */
-    AM_M_AGENT_REQUEST_DURATION,        /* agent_name */
-    AM_M_MODEL_INFERENCE_DURATION,      /* agent_name, model_id */
-    AM_M_MODEL_INFERENCE_CALLS_TOTAL,   /* agent_name, model_id */
-    AM_M_AGENT_TOKEN_USAGE_TOTAL,       /* agent_name, model_id, token_type */
-    AM_M_AGENT_ESTIMATED_COST_TOTAL,    /* agent_name, model_id */
-    AM_M_AGENT_TOOL_CALLS_TOTAL,        /* agent_name, tool_name, status */
-    AM_M_AGENT_TOOL_CALL_DURATION,      /* agent_name, tool_name */
-    AM_M_AGENT_QUALITY_SCORE,           /* agent_name, metric_type */
-    AM_M_AGENT_CONVERSATION_TURNS,      /* agent_name */
-    AM_M_AGENT_ESCALATION_RATE,         /* agent_name */
+    AM_M_AGENT_REQUESTS_TOTAL,        /* agent_name, status */
+    AM_M_AGENT_REQUEST_DURATION,      /* agent_name */
+    AM_M_MODEL_INFERENCE_DURATION,    /* agent_name, model_id */
+    AM_M_MODEL_INFERENCE_CALLS_TOTAL, /* agent_name, model_id */
+    AM_M_AGENT_TOKEN_USAGE_TOTAL,     /* agent_name, model_id, token_type */
+    AM_M_AGENT_ESTIMATED_COST_TOTAL,  /* agent_name, model_id */
+    AM_M_AGENT_TOOL_CALLS_TOTAL,      /* agent_name, tool_name, status */
+    AM_M_AGENT_TOOL_CALL_DURATION,    /* agent_name, tool_name */
+    AM_M_AGENT_QUALITY_SCORE,         /* agent_name, metric_type */
+    AM_M_AGENT_CONVERSATION_TURNS,    /* agent_name */
+    AM_M_AGENT_ESCALATION_RATE,       /* agent_name */
     /* beyond the seed */
-    AM_M_AGENT_REQUEST_COST,            /* agent_name */
-    AM_M_AGENT_REQUEST_TOKENS,          /* agent_name */
-    AM_M_AGENT_REQUEST_INFERENCE_CALLS, /* agent_name */
-    AM_M_AGENT_REQUEST_TOOL_CALLS,      /* agent_name */
+    AM_M_AGENT_REQUEST_COST,             /* agent_name */
+    AM_M_AGENT_REQUEST_TOKENS,           /* agent_name */
+    AM_M_AGENT_REQUEST_INFERENCE_CALLS,  /* agent_name */
+    AM_M_AGENT_REQUEST_TOOL_CALLS,       /* agent_name */
     AM_M_AGENT_TOKEN_USAGE_DETAIL_TOTAL, /* agent_name, model_id, token_type */
-    AM_M_AGENT_EVALUATION_SCORE,        /* agent_name, metric_type */
-    AM_M_AGENT_EVALUATION_LABELS_TOTAL, /* agent_name, metric_type, label */
-    AM_M_AGENT_CONVERSATIONS_TOTAL,     /* agent_name, outcome */
-    AM_M_GENAI_OPERATION_DURATION,      /* gen_ai_operation_name, gen_ai_provider_name,
-                                           gen_ai_request_model, gen_ai_response_model, error_type */
-    AM_M_GENAI_TOKEN_USAGE,             /* gen_ai_operation_name, gen_ai_provider_name,
-                                           gen_ai_request_model, gen_ai_response_model,
-                                           gen_ai_token_type */
+    AM_M_AGENT_EVALUATION_SCORE,         /* agent_name, metric_type */
+    AM_M_AGENT_EVALUATION_LABELS_TOTAL,  /* agent_name, metric_type, label */
+    AM_M_AGENT_CONVERSATIONS_TOTAL,      /* agent_name, outcome */
+    AM_M_GENAI_OPERATION_DURATION,       /* gen_ai_operation_name, gen_ai_provider_name,
+                                            gen_ai_request_model, gen_ai_response_model, error_type */
+    AM_M_GENAI_TOKEN_USAGE,              /* gen_ai_operation_name, gen_ai_provider_name,
+                                            gen_ai_request_model, gen_ai_response_model,
+                                            gen_ai_token_type */
     /* self-metrics */
-    AM_M_SELF_RECEIVER_REQUESTS_TOTAL,  /* protocol, code */
-    AM_M_SELF_SPANS_ACCEPTED_TOTAL,     /* protocol */
-    AM_M_SELF_SPANS_REJECTED_TOTAL,     /* reason */
-    AM_M_SELF_SERIES_ACTIVE,            /* metric */
-    AM_M_SELF_SERIES_OVERFLOW_TOTAL,    /* metric */
+    AM_M_SELF_RECEIVER_REQUESTS_TOTAL,      /* protocol, code */
+    AM_M_SELF_SPANS_ACCEPTED_TOTAL,         /* protocol */
+    AM_M_SELF_SPANS_REJECTED_TOTAL,         /* reason */
+    AM_M_SELF_SERIES_ACTIVE,                /* metric */
+    AM_M_SELF_SERIES_OVERFLOW_TOTAL,        /* metric */
     AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, /* reason */
-    AM_M_SELF_UNPRICED_TOKENS_TOTAL,    /* model_id */
-    AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL, /* listener */
-    AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, /* listener, reason */
-    AM_M_SELF_CONNECTIONS_ACTIVE,       /* listener */
-    AM_M_SELF_BUILD_INFO,               /* version */
+    AM_M_SELF_UNPRICED_TOKENS_TOTAL,        /* model_id */
+    AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL,   /* listener */
+    AM_M_SELF_CONNECTIONS_REJECTED_TOTAL,   /* listener, reason */
+    AM_M_SELF_CONNECTIONS_ACTIVE,           /* listener */
+    AM_M_SELF_BUILD_INFO,                   /* version */
     AM_M_PROCESS_CPU_SECONDS_TOTAL,
     AM_M_PROCESS_RESIDENT_MEMORY_BYTES,
     AM_M_PROCESS_OPEN_FDS,
@@ -74,12 +74,12 @@ enum am_metric_type {
 #define AM_MAX_BUCKETS 32
 
 struct am_family {
-    const char *name;        /* exposition name, counters include _total */
+    const char *name; /* exposition name, counters include _total */
     const char *help;
     enum am_metric_type type;
     unsigned label_count;
     const char *labels[AM_MAX_LABELS];
-    unsigned bucket_count;   /* default buckets (histograms) */
+    unsigned bucket_count; /* default buckets (histograms) */
     double buckets[AM_MAX_BUCKETS];
 };
 

@@ -8,7 +8,7 @@
  */
 
 struct am_proc_stats {
-    double cpu_seconds;    /* user + system */
+    double cpu_seconds; /* user + system */
     uint64_t rss_bytes;
     uint64_t open_fds;
     uint64_t max_fds;

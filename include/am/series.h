@@ -28,9 +28,9 @@ struct am_bucket_override {
 };
 
 struct am_series_opts {
-    unsigned shards;                 /* one per worker, >= 1 */
-    size_t max_series_per_metric;    /* per family; 0 = unlimited */
-    size_t max_label_value_bytes;    /* 0 = 256 */
+    unsigned shards;                          /* one per worker, >= 1 */
+    size_t max_series_per_metric;             /* per family; 0 = unlimited */
+    size_t max_label_value_bytes;             /* 0 = 256 */
     const struct am_bucket_override *buckets; /* per-family overrides */
     size_t bucket_count;
 };
@@ -41,8 +41,7 @@ void am_series_destroy(struct am_series_store *s);
 /* Apply n observations on the shard of the calling worker. Label views are
  * copied (interned) as needed. Returns AM_OK, or AM_EINVAL if an
  * observation is malformed (negative counter increment, bad metric id). */
-int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs,
-                    size_t n);
+int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs, size_t n);
 
 /* A merged, read-only view of one series, handed to the visitor. */
 struct am_series_view {

@@ -22,8 +22,8 @@ struct am_listener;
 struct am_server;
 
 struct am_server_opts {
-    const char *name;          /* "otlp_http", "prometheus": self-metric label */
-    size_t max_body_bytes;     /* before and after inflation */
+    const char *name;      /* "otlp_http", "prometheus": self-metric label */
+    size_t max_body_bytes; /* before and after inflation */
     size_t max_header_bytes;
     uint64_t read_timeout_ns;
     uint32_t max_connections;  /* per listener, over all workers */

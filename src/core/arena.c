@@ -24,8 +24,8 @@ struct chunk {
 struct am_arena {
     struct chunk *head;
     size_t budget;
-    size_t used;      /* bytes handed out since reset */
-    void *last;       /* most recent allocation, for am_arena_grow */
+    size_t used; /* bytes handed out since reset */
+    void *last;  /* most recent allocation, for am_arena_grow */
 };
 
 struct am_arena *am_arena_create(size_t budget_bytes)
@@ -148,8 +148,7 @@ void am_arena_reset(struct am_arena *a)
             kept += c->size;
             c->next = NULL;
             c->used = 0;
-        }
-        else {
+        } else {
             am_free(c);
         }
         c = next;

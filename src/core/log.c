@@ -50,15 +50,12 @@ static void put_escaped(char *dst, size_t cap, size_t *n, const char *s)
         if (c == '"' || c == '\\') {
             dst[(*n)++] = '\\';
             dst[(*n)++] = (char)c;
-        }
-        else if (c == '\n') {
+        } else if (c == '\n') {
             dst[(*n)++] = '\\';
             dst[(*n)++] = 'n';
-        }
-        else if (c < 0x20) {
+        } else if (c < 0x20) {
             *n += (size_t)snprintf(dst + *n, cap - *n, "\\u%04x", c);
-        }
-        else {
+        } else {
             dst[(*n)++] = (char)c;
         }
     }
@@ -84,12 +81,11 @@ void am_log_write(enum am_log_level level, const char *mod, const char *fmt, ...
 
     if (log_format == AM_LOG_FORMAT_JSON) {
         n = (size_t)snprintf(line, sizeof(line),
-                             "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"", tsbuf,
-                             ts.tv_nsec / 1000000, level_names[level], mod);
+                             "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"mod\":\"%s\",\"msg\":\"",
+                             tsbuf, ts.tv_nsec / 1000000, level_names[level], mod);
         put_escaped(line, sizeof(line), &n, msg);
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\"}\n");
-    }
-    else {
+    } else {
         n = (size_t)snprintf(line, sizeof(line), "ts=%s.%03ldZ level=%s mod=%s msg=\"", tsbuf,
                              ts.tv_nsec / 1000000, level_names[level], mod);
         put_escaped(line, sizeof(line), &n, msg);

@@ -91,8 +91,7 @@ int am_str_to_i64(struct am_str s, int64_t *out)
             return AM_EINVAL;
         }
         *out = (int64_t)(0 - v);
-    }
-    else {
+    } else {
         if (v > (uint64_t)INT64_MAX) {
             return AM_EINVAL;
         }

@@ -7,121 +7,125 @@
 
 #include "am/obs.h"
 
-#define L(...) {__VA_ARGS__}
-#define B(...) {__VA_ARGS__}
+/* Label and bucket lists are passed parenthesized: ("a", "b"). */
+#define LIST(...)                                                                                  \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
 #define NB(...) (sizeof((double[]){__VA_ARGS__}) / sizeof(double))
+#define NL(...) (sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *))
 
-#define COUNTER(id, n, h, nl, labels)                                                              \
-    [id] = {.name = n, .help = h, .type = AM_TYPE_COUNTER, .label_count = nl, .labels = labels}
-#define GAUGE(id, n, h, nl, labels)                                                                \
-    [id] = {.name = n, .help = h, .type = AM_TYPE_GAUGE, .label_count = nl, .labels = labels}
-#define HIST(id, n, h, nl, labels, ...)                                                            \
+#define COUNTER(id, n, h, lbl)                                                                     \
+    [id] = {                                                                                       \
+        .name = n, .help = h, .type = AM_TYPE_COUNTER, .label_count = NL lbl, .labels = LIST lbl}
+#define GAUGE(id, n, h, lbl)                                                                       \
+    [id] = {.name = n, .help = h, .type = AM_TYPE_GAUGE, .label_count = NL lbl, .labels = LIST lbl}
+#define PLAIN(id, n, h, t) [id] = {.name = n, .help = h, .type = t}
+#define HIST(id, n, h, lbl, bk)                                                                    \
     [id] = {.name = n,                                                                             \
             .help = h,                                                                             \
             .type = AM_TYPE_HISTOGRAM,                                                             \
-            .label_count = nl,                                                                     \
-            .labels = labels,                                                                      \
-            .bucket_count = NB(__VA_ARGS__),                                                       \
-            .buckets = B(__VA_ARGS__)}
+            .label_count = NL lbl,                                                                 \
+            .labels = LIST lbl,                                                                    \
+            .bucket_count = NB bk,                                                                 \
+            .buckets = LIST bk}
 
 #define SEMCONV_LABELS                                                                             \
-    L("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",                     \
-      "gen_ai_response_model", "error_type")
+    ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",                      \
+     "gen_ai_response_model", "error_type")
 #define SEMCONV_TOKEN_LABELS                                                                       \
-    L("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",                     \
-      "gen_ai_response_model", "gen_ai_token_type")
+    ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",                      \
+     "gen_ai_response_model", "gen_ai_token_type")
 
 static const struct am_family families[AM_M_COUNT] = {
     COUNTER(AM_M_AGENT_REQUESTS_TOTAL, "agent_requests_total",
-            "Agent requests (invoke_agent spans) by outcome.", 2, L("agent_name", "status")),
+            "Agent requests (invoke_agent spans) by outcome.", ("agent_name", "status")),
     HIST(AM_M_AGENT_REQUEST_DURATION, "agent_request_duration_seconds",
-         "Agent request duration, including every model and tool call.", 1, L("agent_name"), 0.5,
-         1, 2, 3, 5, 8, 13, 21, 30, 60),
+         "Agent request duration, including every model and tool call.", ("agent_name"),
+         (0.5, 1, 2, 3, 5, 8, 13, 21, 30, 60)),
     HIST(AM_M_MODEL_INFERENCE_DURATION, "model_inference_duration_seconds",
-         "Model inference call duration (excludes tool execution).", 2,
-         L("agent_name", "model_id"), 0.2, 0.5, 1, 2, 3, 5, 10),
+         "Model inference call duration (excludes tool execution).", ("agent_name", "model_id"),
+         (0.2, 0.5, 1, 2, 3, 5, 10)),
     COUNTER(AM_M_MODEL_INFERENCE_CALLS_TOTAL, "model_inference_calls_total",
-            "Model inference calls.", 2, L("agent_name", "model_id")),
+            "Model inference calls.", ("agent_name", "model_id")),
     COUNTER(AM_M_AGENT_TOKEN_USAGE_TOTAL, "agent_token_usage_total",
-            "Tokens consumed; input is cache-inclusive, output reasoning-inclusive.", 3,
-            L("agent_name", "model_id", "token_type")),
+            "Tokens consumed; input is cache-inclusive, output reasoning-inclusive.",
+            ("agent_name", "model_id", "token_type")),
     COUNTER(AM_M_AGENT_ESTIMATED_COST_TOTAL, "agent_estimated_cost_dollars_total",
-            "Estimated model cost in US dollars from the configured prices.", 2,
-            L("agent_name", "model_id")),
-    COUNTER(AM_M_AGENT_TOOL_CALLS_TOTAL, "agent_tool_calls_total", "Tool calls by outcome.", 3,
-            L("agent_name", "tool_name", "status")),
-    HIST(AM_M_AGENT_TOOL_CALL_DURATION, "agent_tool_call_duration_seconds",
-         "Tool call duration.", 2, L("agent_name", "tool_name"), 0.05, 0.1, 0.25, 0.5, 1, 2, 5,
-         10),
+            "Estimated model cost in US dollars from the configured prices.",
+            ("agent_name", "model_id")),
+    COUNTER(AM_M_AGENT_TOOL_CALLS_TOTAL, "agent_tool_calls_total", "Tool calls by outcome.",
+            ("agent_name", "tool_name", "status")),
+    HIST(AM_M_AGENT_TOOL_CALL_DURATION, "agent_tool_call_duration_seconds", "Tool call duration.",
+         ("agent_name", "tool_name"), (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10)),
     GAUGE(AM_M_AGENT_QUALITY_SCORE, "agent_quality_score",
-          "Mean evaluation score over the quality window.", 2, L("agent_name", "metric_type")),
+          "Mean evaluation score over the quality window.", ("agent_name", "metric_type")),
     HIST(AM_M_AGENT_CONVERSATION_TURNS, "agent_conversation_turns",
-         "Turns per finished conversation.", 1, L("agent_name"), 1, 2, 3, 5, 8, 13, 20),
+         "Turns per finished conversation.", ("agent_name"), (1, 2, 3, 5, 8, 13, 20)),
     GAUGE(AM_M_AGENT_ESCALATION_RATE, "agent_escalation_rate",
-          "Percent of conversations finished in the last hour that escalated to a human.", 1,
-          L("agent_name")),
+          "Percent of conversations finished in the last hour that escalated to a human.",
+          ("agent_name")),
     HIST(AM_M_AGENT_REQUEST_COST, "agent_request_cost_dollars",
-         "Estimated cost of one agent request (its invoke_agent subtree).", 1, L("agent_name"),
-         0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+         "Estimated cost of one agent request (its invoke_agent subtree).", ("agent_name"),
+         (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)),
     HIST(AM_M_AGENT_REQUEST_TOKENS, "agent_request_tokens", "Tokens used by one agent request.",
-         1, L("agent_name"), 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000),
+         ("agent_name"), (500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)),
     HIST(AM_M_AGENT_REQUEST_INFERENCE_CALLS, "agent_request_inference_calls",
-         "Model inference calls made by one agent request.", 1, L("agent_name"), 1, 2, 4, 8, 16,
-         32, 64, 128),
+         "Model inference calls made by one agent request.", ("agent_name"),
+         (1, 2, 4, 8, 16, 32, 64, 128)),
     HIST(AM_M_AGENT_REQUEST_TOOL_CALLS, "agent_request_tool_calls",
-         "Tool calls made by one agent request.", 1, L("agent_name"), 1, 2, 4, 8, 16, 32, 64, 128),
+         "Tool calls made by one agent request.", ("agent_name"), (1, 2, 4, 8, 16, 32, 64, 128)),
     COUNTER(AM_M_AGENT_TOKEN_USAGE_DETAIL_TOTAL, "agent_token_usage_detail_total",
-            "Token subsets: cache_read and cache_write of input, reasoning of output.", 3,
-            L("agent_name", "model_id", "token_type")),
-    HIST(AM_M_AGENT_EVALUATION_SCORE, "agent_evaluation_score", "Evaluation scores.", 2,
-         L("agent_name", "metric_type"), 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1),
+            "Token subsets: cache_read and cache_write of input, reasoning of output.",
+            ("agent_name", "model_id", "token_type")),
+    HIST(AM_M_AGENT_EVALUATION_SCORE, "agent_evaluation_score", "Evaluation scores.",
+         ("agent_name", "metric_type"), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1)),
     COUNTER(AM_M_AGENT_EVALUATION_LABELS_TOTAL, "agent_evaluation_labels_total",
-            "Evaluation results by label.", 3, L("agent_name", "metric_type", "label")),
+            "Evaluation results by label.", ("agent_name", "metric_type", "label")),
     COUNTER(AM_M_AGENT_CONVERSATIONS_TOTAL, "agent_conversations_total",
-            "Finished conversations by outcome.", 2, L("agent_name", "outcome")),
+            "Finished conversations by outcome.", ("agent_name", "outcome")),
     HIST(AM_M_GENAI_OPERATION_DURATION, "gen_ai_client_operation_duration_seconds",
-         "GenAI operation duration (OpenTelemetry semantic conventions).", 5, SEMCONV_LABELS,
-         0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+         "GenAI operation duration (OpenTelemetry semantic conventions).", SEMCONV_LABELS,
+         (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)),
     HIST(AM_M_GENAI_TOKEN_USAGE, "gen_ai_client_token_usage",
-         "GenAI tokens used per operation (OpenTelemetry semantic conventions).", 5,
-         SEMCONV_TOKEN_LABELS, 1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576,
-         4194304, 16777216, 67108864),
+         "GenAI tokens used per operation (OpenTelemetry semantic conventions).",
+         SEMCONV_TOKEN_LABELS,
+         (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216,
+          67108864)),
     COUNTER(AM_M_SELF_RECEIVER_REQUESTS_TOTAL, "agentmeter_receiver_requests_total",
-            "Requests answered by the receivers, by protocol and status code.", 2,
-            L("protocol", "code")),
+            "Requests answered by the receivers, by protocol and status code.",
+            ("protocol", "code")),
     COUNTER(AM_M_SELF_SPANS_ACCEPTED_TOTAL, "agentmeter_spans_accepted_total",
-            "Spans accepted for derivation.", 1, L("protocol")),
+            "Spans accepted for derivation.", ("protocol")),
     COUNTER(AM_M_SELF_SPANS_REJECTED_TOTAL, "agentmeter_spans_rejected_total",
-            "Spans rejected, by reason.", 1, L("reason")),
-    GAUGE(AM_M_SELF_SERIES_ACTIVE, "agentmeter_series_active", "Active series per metric.", 1,
-          L("metric")),
+            "Spans rejected, by reason.", ("reason")),
+    GAUGE(AM_M_SELF_SERIES_ACTIVE, "agentmeter_series_active", "Active series per metric.",
+          ("metric")),
     COUNTER(AM_M_SELF_SERIES_OVERFLOW_TOTAL, "agentmeter_series_overflow_total",
-            "Observations sent to the overflow series because max_series_per_metric was hit.", 1,
-            L("metric")),
+            "Observations sent to the overflow series because max_series_per_metric was hit.",
+            ("metric")),
     COUNTER(AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, "agentmeter_label_values_truncated_total",
-            "Label values shortened or repaired, by reason (too_long, invalid_utf8).", 1,
-            L("reason")),
+            "Label values shortened or repaired, by reason (too_long, invalid_utf8).", ("reason")),
     COUNTER(AM_M_SELF_UNPRICED_TOKENS_TOTAL, "agentmeter_unpriced_tokens_total",
-            "Tokens of models with no configured price (cost counted as 0).", 1, L("model_id")),
+            "Tokens of models with no configured price (cost counted as 0).", ("model_id")),
     COUNTER(AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL, "agentmeter_connections_accepted_total",
-            "Connections accepted, by listener.", 1, L("listener")),
+            "Connections accepted, by listener.", ("listener")),
     COUNTER(AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, "agentmeter_connections_rejected_total",
-            "Connections refused or closed early, by listener and reason.", 2,
-            L("listener", "reason")),
+            "Connections refused or closed early, by listener and reason.", ("listener", "reason")),
     GAUGE(AM_M_SELF_CONNECTIONS_ACTIVE, "agentmeter_connections_active",
-          "Open connections, by listener.", 1, L("listener")),
-    GAUGE(AM_M_SELF_BUILD_INFO, "agentmeter_build_info", "Build information; always 1.", 1,
-          L("version")),
-    COUNTER(AM_M_PROCESS_CPU_SECONDS_TOTAL, "process_cpu_seconds_total",
-            "Total user and system CPU time spent in seconds.", 0, L(NULL)),
-    GAUGE(AM_M_PROCESS_RESIDENT_MEMORY_BYTES, "process_resident_memory_bytes",
-          "Resident memory size in bytes.", 0, L(NULL)),
-    GAUGE(AM_M_PROCESS_OPEN_FDS, "process_open_fds", "Number of open file descriptors.", 0,
-          L(NULL)),
-    GAUGE(AM_M_PROCESS_MAX_FDS, "process_max_fds", "Maximum number of open file descriptors.", 0,
-          L(NULL)),
-    GAUGE(AM_M_PROCESS_START_TIME_SECONDS, "process_start_time_seconds",
-          "Start time of the process since unix epoch in seconds.", 0, L(NULL)),
+          "Open connections, by listener.", ("listener")),
+    GAUGE(AM_M_SELF_BUILD_INFO, "agentmeter_build_info", "Build information; always 1.",
+          ("version")),
+    PLAIN(AM_M_PROCESS_CPU_SECONDS_TOTAL, "process_cpu_seconds_total",
+          "Total user and system CPU time spent in seconds.", AM_TYPE_COUNTER),
+    PLAIN(AM_M_PROCESS_RESIDENT_MEMORY_BYTES, "process_resident_memory_bytes",
+          "Resident memory size in bytes.", AM_TYPE_GAUGE),
+    PLAIN(AM_M_PROCESS_OPEN_FDS, "process_open_fds", "Number of open file descriptors.",
+          AM_TYPE_GAUGE),
+    PLAIN(AM_M_PROCESS_MAX_FDS, "process_max_fds", "Maximum number of open file descriptors.",
+          AM_TYPE_GAUGE),
+    PLAIN(AM_M_PROCESS_START_TIME_SECONDS, "process_start_time_seconds",
+          "Start time of the process since unix epoch in seconds.", AM_TYPE_GAUGE),
 };
 
 const struct am_family *am_family_get(enum am_metric m)
