@@ -74,6 +74,23 @@ void am_router_add(struct am_router *r, enum am_http_method method, const char *
 void am_router_dispatch(const struct am_router *r, const struct am_http_request *req,
                         struct am_http_response *resp);
 
+/* Error bodies: the router formats every error response (its own 404/405
+ * and the server's 400/413/431/503) through one callback, so the OTLP
+ * listener answers with a google.rpc.Status in the request's encoding and
+ * the Prometheus listener with plain text. Default: text/plain `why`. */
+typedef void (*am_http_error_cb)(void *ud, const struct am_http_request *req, int status,
+                                 const char *why, struct am_http_response *resp);
+void am_router_set_error(struct am_router *r, am_http_error_cb cb, void *ud);
+/* Reset resp and fill it with an error response through the formatter. */
+void am_router_error(const struct am_router *r, const struct am_http_request *req, int status,
+                     const char *why, struct am_http_response *resp);
+
+/* Called by the transport after every response is produced (self-metrics:
+ * requests by protocol and code). May be NULL. */
+typedef void (*am_http_observe_cb)(void *ud, const struct am_http_request *req, int status);
+void am_router_set_observer(struct am_router *r, am_http_observe_cb cb, void *ud);
+void am_router_observe(const struct am_router *r, const struct am_http_request *req, int status);
+
 /* The single am_err -> HTTP status mapping (AM_EINVAL 400, AM_ETOOBIG 413,
  * AM_EUNSUPPORTED 415, AM_ENOTFOUND 404, AM_EAGAIN 503, else 500). */
 int am_http_status_for(int err);
