@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# test.sh - the whole test suite, as CI runs it (.ci/run execs this):
+#   1. install missing Debian packages (scripts/install-deps.sh --test);
+#   2. gcc Release in build/: build everything, ctest (unit + fuzz replays);
+#   3. clang Debug + ASan/UBSan in build-asan/: build, ctest;
+#   4. tests/e2e: npm ci, node --test against build/agentmeter;
+#   5. scripts/checksrc.sh.
+# Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
+# "N passed, N failed" over ctest and node tests, exits non-zero on failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${JOBS:-2}
+
+passed=0
+failed=0
+status=0
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/agentmeter-test.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+
+summary() {
+    echo "$passed passed, $failed failed"
+}
+
+# stage_failed MSG: record a failure; stop here unless KEEP_GOING=1.
+stage_failed() {
+    echo "test.sh: FAILED: $1" >&2
+    status=1
+    if [[ "${KEEP_GOING:-0}" != 1 ]]; then
+        summary
+        exit 1
+    fi
+}
+
+step() {
+    echo
+    echo "==== $* ($(date +%T))"
+}
+
+# run_ctest DIR: run ctest there and add its counts to the totals.
+run_ctest() {
+    local dir=$1 log="$logdir/ctest.$(basename "$1").log" rc=0
+    (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 300) 2>&1 | tee "$log" ||
+        rc=$?
+    local line p=0 f=0 total
+    line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+    if [[ -n "$line" ]]; then
+        f=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+        total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+        p=$((total - f))
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [[ $rc -ne 0 || $f -ne 0 ]]; then
+        stage_failed "ctest in $dir ($f failed)"
+    fi
+}
+
+# build DIR CC TYPE [cmake args...]: configure and build every target.
+build() {
+    local dir=$1 cc=$2 type=$3
+    shift 3
+    if ! cmake -S . -B "$dir" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" -DAM_TESTS=ON \
+        "$@"; then
+        stage_failed "cmake configure of $dir"
+        return 1
+    fi
+    if ! cmake --build "$dir" -j"$jobs"; then
+        stage_failed "build in $dir ($cc $type)"
+        return 1
+    fi
+}
+
+step "dependencies"
+if ! scripts/install-deps.sh --test; then
+    stage_failed "missing dependencies (see above)"
+fi
+
+step "gcc Release build (build/)"
+if build build gcc Release; then
+    step "ctest: gcc Release"
+    run_ctest build
+fi
+
+step "clang Debug ASan+UBSan build (build-asan/)"
+if build build-asan clang Debug -DAM_SANITIZE=ON; then
+    step "ctest: clang ASan+UBSan"
+    run_ctest build-asan
+fi
+
+step "end-to-end (tests/e2e, node $(node --version))"
+if [[ ! -x build/agentmeter ]]; then
+    stage_failed "build/agentmeter was not built"
+elif ! (cd tests/e2e && npm ci --no-audit --no-fund); then
+    stage_failed "npm ci in tests/e2e"
+else
+    tap="$logdir/e2e.tap"
+    rc=0
+    (cd tests/e2e && AGENTMETER_BIN="$root/build/agentmeter" node --test \
+        --test-concurrency=1 --test-timeout=120000 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$tap" \
+        ingest.test.mjs errors.test.mjs) || rc=$?
+    p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tap" | tail -1)
+    f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tap" | tail -1)
+    c=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' "$tap" | tail -1)
+    p=${p:-0}
+    f=$((${f:-0} + ${c:-0}))
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1 # the runner itself failed (no TAP summary): count it
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [[ $rc -ne 0 ]]; then
+        stage_failed "end-to-end tests ($f failed)"
+    fi
+fi
+
+step "checksrc"
+if ! scripts/checksrc.sh; then
+    stage_failed "scripts/checksrc.sh"
+fi
+
+echo
+summary
+exit $status
