@@ -213,9 +213,12 @@ int am_daemon_run(struct am_daemon *d)
     }
     atomic_store(&d->ready, true);
 
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) {
+    /* sigtimedwait rather than sigwait so that am_daemon_stop from another
+     * thread (tests, a fatal worker error) is noticed within 100 ms. */
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&d->stopping)) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
             continue;
         }
         if (sig == SIGHUP) {
