@@ -1,34 +1,282 @@
-/* daemon.c - wiring; filled in once the modules land. */
+/*
+ * daemon.c - wiring and lifecycle (DESIGN.md 3): builds pricing and the
+ * series store from the config, binds the listeners once, runs one event
+ * loop per worker thread (each serving both listeners), and handles
+ * signals on the main thread with sigwait: SIGHUP reloads pricing and
+ * processor settings, SIGTERM/SIGINT stop accepting, finish in-flight
+ * requests and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "am/alloc.h"
+#include "am/clock.h"
 #include "am/daemon.h"
 #include "am/log.h"
 
+#include "daemon_int.h"
+
+/* Features of SPEC.md that later versions add. Refusing to start beats
+ * silently ignoring a setting an operator relies on (auth, TLS, pushing). */
+static int refuse_unsupported(const struct am_config *cfg)
+{
+    const struct am_listener_config *ls[] = {&cfg->http, &cfg->prom};
+    for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
+        if (ls[i]->tls.cert_file != NULL || ls[i]->bearer_token_file != NULL) {
+            AM_LOG_ERROR("daemon", "TLS and bearer-token auth are not supported by this version "
+                                   "of agentmeter; remove the tls/auth settings");
+            return -1;
+        }
+    }
+    if (cfg->remote_write_count > 0) {
+        AM_LOG_ERROR("daemon", "exporters.remote_write is not supported by this version of "
+                               "agentmeter; scrape GET /metrics instead");
+        return -1;
+    }
+    return 0;
+}
+
+static struct am_series_store *make_series(const struct am_config *cfg, unsigned shards)
+{
+    struct am_series_opts so = {
+        .shards = shards,
+        .max_series_per_metric = cfg->max_series_per_metric,
+        .max_label_value_bytes = cfg->max_label_value_bytes,
+        .buckets = cfg->buckets,
+        .bucket_count = cfg->bucket_count,
+    };
+    return am_series_create(&so);
+}
+
+static int open_listeners(struct am_daemon *d)
+{
+    const char *why = NULL;
+    d->otlp_listener = am_listener_open(d->cfg.http.endpoint, &why);
+    if (d->otlp_listener == NULL) {
+        AM_LOG_ERROR("daemon", "receivers.otlp.http.endpoint %s: %s", d->cfg.http.endpoint,
+                     why ? why : "cannot listen");
+        return -1;
+    }
+    d->prom_listener = am_listener_open(d->cfg.prom.endpoint, &why);
+    if (d->prom_listener == NULL) {
+        AM_LOG_ERROR("daemon", "exporters.prometheus.endpoint %s: %s", d->cfg.prom.endpoint,
+                     why ? why : "cannot listen");
+        return -1;
+    }
+    return 0;
+}
+
+static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index)
+{
+    const struct am_listener_config *h = &d->cfg.http;
+    const struct am_listener_config *p = &d->cfg.prom;
+    struct am_server_opts otlp_opts = {
+        .name = "otlp_http",
+        .max_body_bytes = h->max_request_body_size,
+        .max_header_bytes = h->max_header_bytes,
+        .read_timeout_ns = h->read_timeout_ns,
+        .max_connections = h->max_connections,
+        .arena_budget_bytes = 4 * h->max_request_body_size + (4u << 20),
+    };
+    struct am_server_opts prom_opts = {
+        .name = "prometheus",
+        .max_body_bytes = 64u << 10,
+        .max_header_bytes = p->max_header_bytes,
+        .read_timeout_ns = p->read_timeout_ns,
+        .max_connections = p->max_connections,
+        .arena_budget_bytes = 1u << 20,
+    };
+    w->d = d;
+    w->index = index;
+    w->obs = am_xcalloc(AM_WORKER_OBS_CAP, sizeof(*w->obs));
+    w->loop = am_loop_create(am_clock_system());
+    w->otlp_router = am_router_create();
+    w->prom_router = am_router_create();
+    am_ingest_routes(w, w->otlp_router);
+    am_scrape_routes(w, w->prom_router);
+    w->otlp_server = am_server_attach(w->loop, d->otlp_listener, &otlp_opts, w->otlp_router);
+    w->prom_server = am_server_attach(w->loop, d->prom_listener, &prom_opts, w->prom_router);
+}
+
+static void worker_fini(struct am_worker *w)
+{
+    am_server_detach(w->otlp_server);
+    am_server_detach(w->prom_server);
+    am_router_destroy(w->otlp_router);
+    am_router_destroy(w->prom_router);
+    am_loop_destroy(w->loop);
+    am_free(w->obs);
+}
+
+static void *worker_main(void *arg)
+{
+    struct am_worker *w = arg;
+    if (am_loop_run(w->loop) != 0) {
+        AM_LOG_ERROR("daemon", "worker %u: event loop failed", w->index);
+    }
+    return NULL;
+}
+
 struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_path)
 {
-    (void)cfg;
-    (void)config_path;
-    AM_LOG_ERROR("daemon", "not wired yet");
-    return NULL;
+    struct am_diag diag;
+    struct am_pricing *pricing = NULL;
+
+    if (refuse_unsupported(cfg) != 0) {
+        am_config_free(cfg);
+        return NULL;
+    }
+    if (am_config_build_pricing(cfg, &pricing, &diag) != 0) {
+        AM_LOG_ERROR("daemon", "%s", diag.msg);
+        am_config_free(cfg);
+        return NULL;
+    }
+    struct am_daemon *d = am_xcalloc(1, sizeof(*d));
+    d->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    d->config_path = config_path != NULL ? am_xstrdup(config_path) : NULL;
+    atomic_store(&d->pricing, pricing);
+    atomic_store(&d->semconv_metrics, d->cfg.semconv_metrics);
+    d->start_time_seconds = (double)am_clock_wall(am_clock_system()) / 1e9;
+
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    d->worker_count = d->cfg.workers != 0 ? d->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
+    d->series = make_series(&d->cfg, d->worker_count);
+    if (open_listeners(d) != 0) {
+        am_daemon_destroy(d);
+        return NULL;
+    }
+    d->workers = am_xcalloc(d->worker_count, sizeof(*d->workers));
+    for (unsigned i = 0; i < d->worker_count; i++) {
+        worker_init(d, &d->workers[i], i);
+    }
+    AM_LOG_INFO("daemon",
+                "agentmeter %s: OTLP/HTTP on %s (port %d), Prometheus on %s (port %d), "
+                "%u worker(s), %zu priced models",
+                AM_VERSION, d->cfg.http.endpoint, am_listener_port(d->otlp_listener),
+                d->cfg.prom.endpoint, am_listener_port(d->prom_listener), d->worker_count,
+                am_pricing_count(pricing));
+    return d;
+}
+
+/* SIGHUP: re-read the file; swap pricing and processor settings. Series,
+ * listeners and buckets of existing metrics stay as they are. A bad file
+ * is logged and the running config kept. */
+static void reload(struct am_daemon *d)
+{
+    struct am_config cfg;
+    struct am_diag diag;
+    struct am_pricing *pricing = NULL;
+
+    if (d->config_path == NULL) {
+        AM_LOG_INFO("daemon", "SIGHUP: no config file; nothing to reload");
+        return;
+    }
+    am_config_defaults(&cfg);
+    if (am_config_load(d->config_path, &cfg, &diag) != 0 ||
+        am_config_build_pricing(&cfg, &pricing, &diag) != 0) {
+        AM_LOG_ERROR("daemon", "reload rejected, keeping the running config: %s", diag.msg);
+        am_config_free(&cfg);
+        return;
+    }
+    struct am_retired *r = am_xcalloc(1, sizeof(*r));
+    r->pricing = atomic_exchange(&d->pricing, pricing);
+    r->next = d->retired;
+    d->retired = r;
+    atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
+    AM_LOG_INFO("daemon", "reloaded %s: %zu priced models", d->config_path,
+                am_pricing_count(pricing));
+    am_config_free(&cfg);
 }
 
 int am_daemon_run(struct am_daemon *d)
 {
-    (void)d;
-    return 1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* workers inherit the mask */
+    signal(SIGPIPE, SIG_IGN);
+
+    for (unsigned i = 0; i < d->worker_count; i++) {
+        if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
+            AM_LOG_ERROR("daemon", "cannot start worker %u", i);
+            d->worker_count = i;
+            am_daemon_stop(d);
+            return 1;
+        }
+    }
+    atomic_store(&d->ready, true);
+
+    /* sigtimedwait rather than sigwait so that am_daemon_stop from another
+     * thread (tests, a fatal worker error) is noticed within 100 ms. */
+    struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&d->stopping)) {
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig < 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            reload(d);
+            continue;
+        }
+        AM_LOG_INFO("daemon", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    }
+    am_daemon_stop(d);
+    for (unsigned i = 0; i < d->worker_count; i++) {
+        pthread_join(d->workers[i].thread, NULL);
+    }
+    AM_LOG_INFO("daemon", "stopped");
+    return 0;
 }
 
 void am_daemon_stop(struct am_daemon *d)
 {
-    (void)d;
+    atomic_store(&d->stopping, true);
+    for (unsigned i = 0; i < d->worker_count; i++) {
+        am_loop_stop(d->workers[i].loop);
+    }
 }
 
 void am_daemon_destroy(struct am_daemon *d)
 {
-    (void)d;
+    if (d == NULL) {
+        return;
+    }
+    if (d->workers != NULL) {
+        for (unsigned i = 0; i < d->worker_count; i++) {
+            worker_fini(&d->workers[i]);
+        }
+        am_free(d->workers);
+    }
+    am_listener_close(d->otlp_listener);
+    am_listener_close(d->prom_listener);
+    am_series_destroy(d->series);
+    am_pricing_destroy(atomic_load(&d->pricing));
+    while (d->retired != NULL) {
+        struct am_retired *r = d->retired;
+        d->retired = r->next;
+        am_pricing_destroy(r->pricing);
+        am_free(r);
+    }
+    am_config_free(&d->cfg);
+    am_free(d->config_path);
+    am_free(d);
 }
 
 int am_daemon_port(const struct am_daemon *d, const char *listener)
 {
-    (void)d;
-    (void)listener;
+    if (strcmp(listener, "http") == 0 && d->otlp_listener != NULL) {
+        return am_listener_port(d->otlp_listener);
+    }
+    if (strcmp(listener, "prometheus") == 0 && d->prom_listener != NULL) {
+        return am_listener_port(d->prom_listener);
+    }
     return -1;
 }

@@ -1,0 +1,68 @@
+#ifndef AM_DAEMON_INT_H
+#define AM_DAEMON_INT_H
+
+/*
+ * Internals shared by daemon.c (lifecycle, workers, signals), ingest.c (the
+ * OTLP handlers) and scrape.c (the Prometheus listener). One struct
+ * am_worker per worker thread: its loop, its routers, its series shard.
+ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "am/config.h"
+#include "am/derive.h"
+#include "am/http.h"
+#include "am/loop.h"
+#include "am/pricing.h"
+#include "am/series.h"
+#include "am/server.h"
+
+struct am_daemon;
+
+#define AM_WORKER_OBS_CAP 4096
+
+struct am_worker {
+    struct am_daemon *d;
+    unsigned index; /* also the series shard */
+    pthread_t thread;
+    struct am_loop *loop;
+    struct am_router *otlp_router;
+    struct am_router *prom_router;
+    struct am_server *otlp_server;
+    struct am_server *prom_server;
+    struct am_obs *obs; /* AM_WORKER_OBS_CAP observations, flushed per request */
+    size_t obs_len;
+};
+
+struct am_retired {
+    struct am_retired *next;
+    struct am_pricing *pricing;
+};
+
+struct am_daemon {
+    struct am_config cfg;
+    char *config_path;
+    struct am_series_store *series;
+    _Atomic(struct am_pricing *) pricing; /* swapped on reload */
+    struct am_retired *retired;           /* old tables, freed at exit */
+    atomic_bool semconv_metrics;
+    struct am_listener *otlp_listener;
+    struct am_listener *prom_listener;
+    unsigned worker_count;
+    struct am_worker *workers;
+    atomic_bool ready;
+    atomic_bool stopping;
+    double start_time_seconds;
+};
+
+/* ingest.c: routes of the OTLP/HTTP listener. */
+void am_ingest_routes(struct am_worker *w, struct am_router *r);
+/* Queue one observation on the worker; flushes to the shard when full. */
+void am_worker_obs(struct am_worker *w, const struct am_obs *o);
+void am_worker_flush(struct am_worker *w);
+
+/* scrape.c: routes of the Prometheus listener. */
+void am_scrape_routes(struct am_worker *w, struct am_router *r);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * ingest.c - the OTLP/HTTP handlers (SPEC.md 1): content negotiation,
+ * inflation, decoding, then classify -> derive -> series for every span,
+ * and the ExportTraceServiceResponse / google.rpc.Status answers. A request
+ * that fails at any step changes no derived metric: observations are only
+ * applied after the whole body decoded.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "am/classify.h"
+#include "am/derive.h"
+#include "am/err.h"
+#include "am/http.h"
+#include "am/inflate.h"
+#include "am/log.h"
+#include "am/otlp.h"
+#include "am/series.h"
+
+#include "daemon_int.h"
+
+enum body_encoding {
+    ENC_PROTOBUF,
+    ENC_JSON,
+};
+
+void am_worker_flush(struct am_worker *w)
+{
+    if (w->obs_len > 0) {
+        am_series_apply(w->d->series, w->index, w->obs, w->obs_len);
+        w->obs_len = 0;
+    }
+}
+
+void am_worker_obs(struct am_worker *w, const struct am_obs *o)
+{
+    if (w->obs_len == AM_WORKER_OBS_CAP) {
+        am_worker_flush(w);
+    }
+    w->obs[w->obs_len++] = *o;
+}
+
+static void count(struct am_worker *w, enum am_metric m, struct am_str l0, double v)
+{
+    struct am_obs o;
+    memset(&o, 0, sizeof(o));
+    o.metric = m;
+    o.kind = AM_OBS_INC;
+    o.value = v;
+    o.labels[0] = l0;
+    am_worker_obs(w, &o);
+}
+
+static bool is_json(struct am_str content_type)
+{
+    return am_str_case_eq(content_type, AM_STR("application/json"));
+}
+
+/* The error formatter of the OTLP router: a google.rpc.Status in the
+ * request's encoding (JSON for JSON requests, protobuf otherwise). */
+static void otlp_error(void *ud, const struct am_http_request *req, int status, const char *why,
+                       struct am_http_response *resp)
+{
+    (void)ud;
+    int code = am_http_grpc_code_for(status);
+    resp->status = status;
+    am_buf_reset(&resp->body);
+    if (req != NULL && is_json(req->content_type)) {
+        resp->content_type = "application/json";
+        am_otlp_json_encode_status(&resp->body, code, why);
+    } else {
+        resp->content_type = "application/x-protobuf";
+        am_otlp_pb_encode_status(&resp->body, code, why);
+    }
+    if (status == 503) {
+        am_http_response_add_header(resp, "Retry-After", "1");
+    }
+}
+
+static void otlp_observe(void *ud, const struct am_http_request *req, int status)
+{
+    struct am_worker *w = ud;
+    char code[16];
+    int n = snprintf(code, sizeof(code), "%d", status);
+    struct am_str proto =
+        req != NULL && req->protocol != NULL ? am_str_from(req->protocol) : AM_STR("http");
+    struct am_obs o;
+    memset(&o, 0, sizeof(o));
+    o.metric = AM_M_SELF_RECEIVER_REQUESTS_TOTAL;
+    o.kind = AM_OBS_INC;
+    o.value = 1;
+    o.labels[0] = proto;
+    o.labels[1] = (struct am_str){code, (size_t)n};
+    am_worker_obs(w, &o);
+    am_worker_flush(w);
+}
+
+/* Inflate and decode the body. Returns AM_OK or an am_err with *why set. */
+static int decode_body(struct am_worker *w, const struct am_http_request *req,
+                       enum body_encoding enc, struct am_trace_batch *batch, const char **why)
+{
+    const uint8_t *body = req->body;
+    size_t len = req->body_len;
+    int rc;
+
+    if (req->content_encoding.len > 0 &&
+        !am_str_case_eq(req->content_encoding, AM_STR("identity"))) {
+        rc = am_inflate_gzip(body, len, w->d->cfg.http.max_request_body_size, req->arena, &body,
+                             &len, why);
+        if (rc == AM_ETOOBIG) {
+            *why = "inflated body exceeds max_request_body_size";
+        }
+        if (rc != AM_OK) {
+            return rc;
+        }
+    }
+    if (enc == ENC_JSON) {
+        return am_otlp_json_decode_traces(body, len, req->arena, batch, why);
+    }
+    return am_otlp_pb_decode_traces(body, len, req->arena, batch, why);
+}
+
+/* Spans whose end precedes their start cannot give a duration: they are
+ * rejected (partial success) and every other span is derived. */
+static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *batch,
+                           const struct am_derive_opts *opts)
+{
+    struct am_obs out[AM_DERIVE_MAX_OBS];
+    size_t rejected = 0;
+    for (size_t i = 0; i < batch->span_count; i++) {
+        const struct am_span *span = &batch->spans[i];
+        if (span->end_ns < span->start_ns) {
+            rejected++;
+            continue;
+        }
+        struct am_span_facts facts;
+        am_classify(span, &facts);
+        size_t n = am_derive_span(opts, span, &facts, out);
+        if (w->obs_len + n > AM_WORKER_OBS_CAP) {
+            am_worker_flush(w);
+        }
+        memcpy(&w->obs[w->obs_len], out, n * sizeof(out[0]));
+        w->obs_len += n;
+    }
+    return rejected;
+}
+
+static void on_traces(void *ud, const struct am_http_request *req, struct am_http_response *resp)
+{
+    struct am_worker *w = ud;
+    enum body_encoding enc;
+    struct am_trace_batch batch;
+    const char *why = NULL;
+    char msg[128];
+
+    if (am_str_case_eq(req->content_type, AM_STR("application/x-protobuf"))) {
+        enc = ENC_PROTOBUF;
+    } else if (is_json(req->content_type)) {
+        enc = ENC_JSON;
+    } else {
+        otlp_error(w, req, 415,
+                   "unsupported Content-Type: use application/x-protobuf or application/json",
+                   resp);
+        return;
+    }
+    if (req->content_encoding.len > 0 && !am_str_case_eq(req->content_encoding, AM_STR("gzip")) &&
+        !am_str_case_eq(req->content_encoding, AM_STR("identity"))) {
+        otlp_error(w, req, 415, "unsupported Content-Encoding: use gzip or none", resp);
+        return;
+    }
+    memset(&batch, 0, sizeof(batch));
+    int rc = decode_body(w, req, enc, &batch, &why);
+    if (rc != AM_OK) {
+        int status = am_http_status_for(rc);
+        if (rc == AM_ENOMEM) {
+            status = 413;
+            why = "request needs more memory than its budget";
+        }
+        snprintf(msg, sizeof(msg), "%s", why != NULL ? why : am_strerror(rc));
+        otlp_error(w, req, status, msg, resp);
+        return;
+    }
+
+    struct am_derive_opts opts = {
+        .pricing = atomic_load_explicit(&w->d->pricing, memory_order_acquire),
+        .semconv_metrics = atomic_load_explicit(&w->d->semconv_metrics, memory_order_relaxed),
+    };
+    size_t rejected = derive_batch(w, &batch, &opts);
+    count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL,
+          enc == ENC_JSON ? AM_STR("http/json") : AM_STR("http/protobuf"),
+          (double)(batch.span_count - rejected));
+    if (rejected > 0) {
+        count(w, AM_M_SELF_SPANS_REJECTED_TOTAL, AM_STR("invalid_timestamps"), (double)rejected);
+        snprintf(msg, sizeof(msg),
+                 "%zu span(s) rejected: end_time_unix_nano before start_time_unix_nano", rejected);
+    }
+    am_worker_flush(w);
+
+    resp->status = 200;
+    am_buf_reset(&resp->body);
+    if (enc == ENC_JSON) {
+        resp->content_type = "application/json";
+        am_otlp_json_encode_trace_response(&resp->body, (int64_t)rejected,
+                                           rejected > 0 ? msg : NULL);
+    } else {
+        resp->content_type = "application/x-protobuf";
+        am_otlp_pb_encode_trace_response(&resp->body, (int64_t)rejected, rejected > 0 ? msg : NULL);
+    }
+}
+
+void am_ingest_routes(struct am_worker *w, struct am_router *r)
+{
+    am_router_add(r, AM_HTTP_POST, "/v1/traces", on_traces, w);
+    am_router_set_error(r, otlp_error, w);
+    am_router_set_observer(r, otlp_observe, w);
+}

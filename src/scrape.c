@@ -1,0 +1,112 @@
+/*
+ * scrape.c - the Prometheus listener (SPEC.md 1): GET /metrics in text
+ * format 0.0.4, GET /-/healthy and GET /-/ready. Before each exposition the
+ * gauges and counters whose source is not a span (process_*, connections,
+ * build info) are set from their sources.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "am/err.h"
+#include "am/expo.h"
+#include "am/log.h"
+#include "am/proc.h"
+#include "am/series.h"
+
+#include "daemon_int.h"
+
+static void set(struct am_worker *w, enum am_metric m, double v, struct am_str l0, struct am_str l1)
+{
+    struct am_obs o;
+    memset(&o, 0, sizeof(o));
+    o.metric = m;
+    o.kind = AM_OBS_SET;
+    o.value = v;
+    o.labels[0] = l0;
+    o.labels[1] = l1;
+    am_worker_obs(w, &o);
+}
+
+static void set_listener(struct am_worker *w, const struct am_listener *l, struct am_str name)
+{
+    const struct am_server_stats *st = am_listener_stats(l);
+    uint64_t accepted = __atomic_load_n(&st->accepted, __ATOMIC_RELAXED);
+    uint64_t rejected = __atomic_load_n(&st->rejected_max_connections, __ATOMIC_RELAXED);
+    uint64_t timeouts = __atomic_load_n(&st->read_timeouts, __ATOMIC_RELAXED);
+    uint64_t bad = __atomic_load_n(&st->bad_requests, __ATOMIC_RELAXED);
+    uint64_t active = __atomic_load_n(&st->active, __ATOMIC_RELAXED);
+    set(w, AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL, (double)accepted, name, AM_STR_NULL);
+    set(w, AM_M_SELF_CONNECTIONS_ACTIVE, (double)active, name, AM_STR_NULL);
+    set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)rejected, name, AM_STR("max_connections"));
+    set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)timeouts, name, AM_STR("read_timeout"));
+    set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)bad, name, AM_STR("bad_request"));
+}
+
+static void refresh_self(struct am_worker *w)
+{
+    struct am_daemon *d = w->d;
+    struct am_proc_stats ps;
+    if (am_proc_read(&ps) == 0) {
+        set(w, AM_M_PROCESS_CPU_SECONDS_TOTAL, ps.cpu_seconds, AM_STR_NULL, AM_STR_NULL);
+        set(w, AM_M_PROCESS_RESIDENT_MEMORY_BYTES, (double)ps.rss_bytes, AM_STR_NULL, AM_STR_NULL);
+        set(w, AM_M_PROCESS_OPEN_FDS, (double)ps.open_fds, AM_STR_NULL, AM_STR_NULL);
+        set(w, AM_M_PROCESS_MAX_FDS, (double)ps.max_fds, AM_STR_NULL, AM_STR_NULL);
+    }
+    set(w, AM_M_PROCESS_START_TIME_SECONDS, d->start_time_seconds, AM_STR_NULL, AM_STR_NULL);
+    set(w, AM_M_SELF_BUILD_INFO, 1, AM_STR(AM_VERSION), AM_STR_NULL);
+    set_listener(w, d->otlp_listener, AM_STR("otlp_http"));
+    set_listener(w, d->prom_listener, AM_STR("prometheus"));
+    am_worker_flush(w);
+}
+
+static void on_metrics(void *ud, const struct am_http_request *req, struct am_http_response *resp)
+{
+    struct am_worker *w = ud;
+    (void)req;
+    refresh_self(w);
+    am_buf_reset(&resp->body);
+    int rc = am_expo_text(w->d->series, &resp->body);
+    if (rc != 0) {
+        AM_LOG_RL(AM_LOG_LEVEL_ERROR, "scrape", "exposition failed: %s", am_strerror(rc));
+        resp->status = 500;
+        resp->content_type = "text/plain; charset=utf-8";
+        am_buf_reset(&resp->body);
+        am_buf_append_str(&resp->body, "exposition exceeded its buffer\n");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = AM_EXPO_TEXT_CONTENT_TYPE;
+}
+
+static void text(struct am_http_response *resp, int status, const char *msg)
+{
+    resp->status = status;
+    resp->content_type = "text/plain; charset=utf-8";
+    am_buf_reset(&resp->body);
+    am_buf_append_str(&resp->body, msg);
+}
+
+static void on_healthy(void *ud, const struct am_http_request *req, struct am_http_response *resp)
+{
+    (void)ud;
+    (void)req;
+    text(resp, 200, "agentmeter is healthy.\n");
+}
+
+static void on_ready(void *ud, const struct am_http_request *req, struct am_http_response *resp)
+{
+    struct am_worker *w = ud;
+    (void)req;
+    if (atomic_load(&w->d->ready) && !atomic_load(&w->d->stopping)) {
+        text(resp, 200, "agentmeter is ready.\n");
+    } else {
+        text(resp, 503, "agentmeter is not ready.\n");
+    }
+}
+
+void am_scrape_routes(struct am_worker *w, struct am_router *r)
+{
+    am_router_add(r, AM_HTTP_GET, "/metrics", on_metrics, w);
+    am_router_add(r, AM_HTTP_GET, "/-/healthy", on_healthy, w);
+    am_router_add(r, AM_HTTP_GET, "/-/ready", on_ready, w);
+}
