@@ -75,8 +75,6 @@ receivers:
 exporters:
   prometheus:
     endpoint: 127.0.0.1:$prom_port
-log:
-  level: warn
 YAML
     build/agentmeter --config "$tmp/agentmeter.yaml" 2>"$tmp/agentmeter.log" &
     pid=$!

@@ -100,7 +100,7 @@ else
         --test-concurrency=1 --test-timeout=120000 \
         --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=tap --test-reporter-destination="$tap" \
-        ingest.test.mjs errors.test.mjs) || rc=$?
+        ./*.test.mjs) || rc=$?
     p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tap" | tail -1)
     f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tap" | tail -1)
     c=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' "$tap" | tail -1)
