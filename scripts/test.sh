@@ -18,13 +18,19 @@ status=0
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/agentmeter-test.XXXXXX")
 trap 'rm -rf "$logdir"' EXIT
 
+failed_stages=()
+
 summary() {
+    if [[ ${#failed_stages[@]} -gt 0 ]]; then
+        echo "failed stages: ${failed_stages[*]}"
+    fi
     echo "$passed passed, $failed failed"
 }
 
 # stage_failed MSG: record a failure; stop here unless KEEP_GOING=1.
 stage_failed() {
     echo "test.sh: FAILED: $1" >&2
+    failed_stages+=("[$1]")
     status=1
     if [[ "${KEEP_GOING:-0}" != 1 ]]; then
         summary
