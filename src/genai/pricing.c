@@ -143,7 +143,7 @@ static const struct entry *match(const struct am_pricing *p, struct am_str key)
 static const struct entry *exact(const struct am_pricing *p, struct am_str key)
 {
     size_t j = floor_index(p, key);
-    return j != NO_PARENT && p->entries[j].len == key.len ? &p->entries[j] : NULL;
+    return j != NO_PARENT && am_str_eq(entry_str(&p->entries[j]), key) ? &p->entries[j] : NULL;
 }
 
 /*

@@ -95,6 +95,9 @@ static void test_lookup_model_ids_find_their_entry(void **state)
         {"o1-2024-12-17", 11},
         {"o", 0},
         {"zzz", 0},
+        /* same length as an entry, different bytes: not an exact match */
+        {"gpt-4o-mino", 1},
+        {"llama-3-70b", 0},
     };
     const struct am_pricing *p = *state;
     assert_int_equal(am_pricing_count(p), NMODELS);
