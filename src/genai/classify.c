@@ -134,61 +134,62 @@ _Static_assert(NROWS <= 64, "the presence mask is one uint64_t");
  */
 struct op_value {
     unsigned char qual;
-    const char *value; /* compared ASCII case-insensitively */
+    struct am_str value; /* compared ASCII case-insensitively */
     enum am_op op;
     const char *name;
 };
 
 static const struct op_value op_values[] = {
-    {Q_OP_SEMCONV, "invoke_agent", AM_OP_AGENT, NULL},
-    {Q_OP_SEMCONV, "chat", AM_OP_INFERENCE, NULL},
-    {Q_OP_SEMCONV, "text_completion", AM_OP_INFERENCE, NULL},
-    {Q_OP_SEMCONV, "generate_content", AM_OP_INFERENCE, NULL},
-    {Q_OP_SEMCONV, "embeddings", AM_OP_INFERENCE, NULL},
-    {Q_OP_SEMCONV, "execute_tool", AM_OP_TOOL, NULL},
-    {Q_OP_SEMCONV, "fetch_response", AM_OP_FETCH, NULL},
+    {Q_OP_SEMCONV, AM_STR("invoke_agent"), AM_OP_AGENT, NULL},
+    {Q_OP_SEMCONV, AM_STR("chat"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("text_completion"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("generate_content"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("embeddings"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("execute_tool"), AM_OP_TOOL, NULL},
+    {Q_OP_SEMCONV, AM_STR("fetch_response"), AM_OP_FETCH, NULL},
 
-    {Q_OP_VERCEL, "ai.generateText", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.streamText", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.generateObject", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.streamObject", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.embed", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.embedMany", AM_OP_WRAPPER, NULL},
-    {Q_OP_VERCEL, "ai.generateText.doGenerate", AM_OP_INFERENCE, "chat"},
-    {Q_OP_VERCEL, "ai.streamText.doStream", AM_OP_INFERENCE, "chat"},
-    {Q_OP_VERCEL, "ai.generateObject.doGenerate", AM_OP_INFERENCE, "chat"},
-    {Q_OP_VERCEL, "ai.streamObject.doStream", AM_OP_INFERENCE, "chat"},
-    {Q_OP_VERCEL, "ai.embed.doEmbed", AM_OP_INFERENCE, "embeddings"},
-    {Q_OP_VERCEL, "ai.embedMany.doEmbed", AM_OP_INFERENCE, "embeddings"},
-    {Q_OP_VERCEL, "ai.toolCall", AM_OP_TOOL, "execute_tool"},
+    {Q_OP_VERCEL, AM_STR("ai.generateText"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.streamText"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.generateObject"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.streamObject"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.embed"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.embedMany"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.generateText.doGenerate"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.streamText.doStream"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.generateObject.doGenerate"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.streamObject.doStream"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.embed.doEmbed"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_VERCEL, AM_STR("ai.embedMany.doEmbed"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_VERCEL, AM_STR("ai.toolCall"), AM_OP_TOOL, "execute_tool"},
 
-    {Q_OP_OPENINF, "LLM", AM_OP_INFERENCE, "chat"},
-    {Q_OP_OPENINF, "EMBEDDING", AM_OP_INFERENCE, "embeddings"},
-    {Q_OP_OPENINF, "AGENT", AM_OP_AGENT, "invoke_agent"},
-    {Q_OP_OPENINF, "TOOL", AM_OP_TOOL, "execute_tool"},
-    {Q_OP_OPENINF, "CHAIN", AM_OP_OTHER, ""},
-    {Q_OP_OPENINF, "RETRIEVER", AM_OP_OTHER, ""},
-    {Q_OP_OPENINF, "RERANKER", AM_OP_OTHER, ""},
-    {Q_OP_OPENINF, "GUARDRAIL", AM_OP_OTHER, ""},
-    {Q_OP_OPENINF, "EVALUATOR", AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("LLM"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_OPENINF, AM_STR("EMBEDDING"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_OPENINF, AM_STR("AGENT"), AM_OP_AGENT, "invoke_agent"},
+    {Q_OP_OPENINF, AM_STR("TOOL"), AM_OP_TOOL, "execute_tool"},
+    {Q_OP_OPENINF, AM_STR("CHAIN"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("RETRIEVER"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("RERANKER"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("GUARDRAIL"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("EVALUATOR"), AM_OP_OTHER, ""},
 
-    {Q_OP_LLM_TYPE, "chat", AM_OP_INFERENCE, "chat"},
-    {Q_OP_LLM_TYPE, "completion", AM_OP_INFERENCE, "text_completion"},
-    {Q_OP_LLM_TYPE, "embedding", AM_OP_INFERENCE, "embeddings"},
-    {Q_OP_LLM_TYPE, "rerank", AM_OP_OTHER, ""},
+    {Q_OP_LLM_TYPE, AM_STR("chat"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_LLM_TYPE, AM_STR("completion"), AM_OP_INFERENCE, "text_completion"},
+    {Q_OP_LLM_TYPE, AM_STR("embedding"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_LLM_TYPE, AM_STR("rerank"), AM_OP_OTHER, ""},
 
-    {Q_OP_TRACELOOP, "agent", AM_OP_AGENT, "invoke_agent"},
-    {Q_OP_TRACELOOP, "tool", AM_OP_TOOL, "execute_tool"},
-    {Q_OP_TRACELOOP, "workflow", AM_OP_OTHER, ""},
-    {Q_OP_TRACELOOP, "task", AM_OP_OTHER, ""},
+    {Q_OP_TRACELOOP, AM_STR("agent"), AM_OP_AGENT, "invoke_agent"},
+    {Q_OP_TRACELOOP, AM_STR("tool"), AM_OP_TOOL, "execute_tool"},
+    {Q_OP_TRACELOOP, AM_STR("workflow"), AM_OP_OTHER, ""},
+    {Q_OP_TRACELOOP, AM_STR("task"), AM_OP_OTHER, ""},
 };
 
 /*
  * The key index: open addressing over 256 slots, hashed on the length and
  * the first and last 8 bytes of a key (every key is at least MIN_KEY long).
  * It is built once, at first use, from `rows` and is read-only afterwards;
- * this is the only state classify has. `canon[r]` is the first row with the
- * same key as row r (traceloop.entity.name serves two facts).
+ * this is the only state classify has. `rows_of[r]`, for the first row r
+ * of each key, has a bit for every row with that key (traceloop.entity.name
+ * serves two facts).
  */
 #define NSLOTS 256
 #define EMPTY 0xff
@@ -196,7 +197,7 @@ static const struct op_value op_values[] = {
 
 static struct {
     unsigned char slot[NSLOTS];
-    unsigned char canon[NROWS];
+    uint64_t rows_of[NROWS];
     unsigned char len[NROWS];
     unsigned char tl_kind_row; /* the traceloop.span.kind row */
 } idx;
@@ -211,7 +212,10 @@ static uint64_t load8(const char *p)
 
 static unsigned key_hash(const char *p, size_t len)
 {
-    uint64_t h = load8(p) ^ (load8(p + len - 8) * 0x9e3779b97f4a7c15u) ^ (uint64_t)len;
+    uint64_t h = load8(p) * 0x9e3779b97f4a7c15u;
+    h ^= load8(p + len - 8) * 0xc2b2ae3d27d4eb4fu;
+    h ^= (uint64_t)len * 0x165667b19e3779f9u;
+    h ^= h >> 29;
     h *= 0xff51afd7ed558ccdu;
     return (unsigned)(h >> 56);
 }
@@ -241,10 +245,10 @@ static void idx_build(void)
         idx.len[r] = (unsigned char)len;
         int prev = key_find(rows[r].key, len);
         if (prev >= 0) {
-            idx.canon[r] = (unsigned char)prev;
+            idx.rows_of[prev] |= UINT64_C(1) << r;
             continue;
         }
-        idx.canon[r] = (unsigned char)r;
+        idx.rows_of[r] = UINT64_C(1) << r;
         if (rows[r].qual == Q_OP_TRACELOOP) {
             idx.tl_kind_row = (unsigned char)r;
         }
@@ -258,7 +262,7 @@ static void idx_build(void)
 
 /* What one pass over the attributes found: the value of each present key. */
 struct seen {
-    uint64_t mask; /* bit r: canonical row r is present */
+    uint64_t mask; /* bit r: row r's key is present */
     const struct am_anyval *val[NROWS];
 };
 
@@ -268,17 +272,19 @@ static void scan(const struct am_attrs *attrs, struct seen *sn)
     for (size_t i = 0; i < attrs->count; i++) {
         const struct am_kv *kv = &attrs->items[i];
         int r = key_find(kv->key.ptr, kv->key.len);
-        if (r >= 0 && (sn->mask & (UINT64_C(1) << r)) == 0) {
-            sn->mask |= UINT64_C(1) << r;
-            sn->val[r] = &kv->val;
+        if (r < 0 || (sn->mask & (UINT64_C(1) << r)) != 0) {
+            continue; /* unknown key, or a repeated one: the first wins */
         }
+        for (uint64_t m = idx.rows_of[r]; m != 0; m &= m - 1) {
+            sn->val[__builtin_ctzll(m)] = &kv->val;
+        }
+        sn->mask |= idx.rows_of[r];
     }
 }
 
 static const struct am_anyval *row_val(const struct seen *sn, unsigned r)
 {
-    unsigned c = idx.canon[r];
-    return (sn->mask & (UINT64_C(1) << c)) ? sn->val[c] : NULL;
+    return (sn->mask & (UINT64_C(1) << r)) ? sn->val[r] : NULL;
 }
 
 static bool val_str(const struct am_anyval *v, struct am_str *out)
@@ -342,7 +348,7 @@ static bool take_op(unsigned qual, const struct am_anyval *v, struct am_span_fac
     }
     for (size_t i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
         const struct op_value *ov = &op_values[i];
-        if (ov->qual == qual && cstr_case_eq(s, ov->value)) {
+        if (ov->qual == qual && am_str_case_eq(s, ov->value)) {
             out->op = ov->op;
             out->operation = ov->name ? am_str_from(ov->name) : s;
             return true;
@@ -448,9 +454,10 @@ void am_classify(const struct am_span *span, struct am_span_facts *out)
     pthread_once(&idx_once, idx_build);
     memset(out, 0, sizeof(*out));
     scan(&span->attrs, &sn);
-    for (unsigned r = 0; r < NROWS && sn.mask != 0; r++) {
-        const struct am_anyval *v = row_val(&sn, r);
-        if (v && (decided & (1u << rows[r].fact)) == 0 && take(&rows[r], &sn, v, out)) {
+    /* Present rows in table order, which is precedence order within a fact. */
+    for (uint64_t m = sn.mask; m != 0; m &= m - 1) {
+        unsigned r = (unsigned)__builtin_ctzll(m);
+        if ((decided & (1u << rows[r].fact)) == 0 && take(&rows[r], &sn, sn.val[r], out)) {
             decided |= 1u << rows[r].fact;
         }
     }
