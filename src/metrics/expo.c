@@ -96,7 +96,7 @@ static int digits_try_up(double v, struct expo_digits *g)
  */
 static void digits_shortest(double v, struct expo_digits *g)
 {
-    if (v == floor(v) && v < 9007199254740992.0) {
+    if (v < 9007199254740992.0 && (double)(uint64_t)v == v) {
         digits_of_int((uint64_t)v, g);
         return;
     }
