@@ -427,7 +427,7 @@ static int obs_valid(const struct am_obs *o)
         }
         return t == AM_TYPE_GAUGE && !isnan(o->value);
     case AM_OBS_SET:
-        return t != AM_TYPE_HISTOGRAM;
+        return t == AM_TYPE_GAUGE || (t == AM_TYPE_COUNTER && o->value >= 0);
     case AM_OBS_OBSERVE:
         return t == AM_TYPE_HISTOGRAM && !isnan(o->value);
     }
