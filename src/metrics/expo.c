@@ -88,6 +88,30 @@ static int digits_try_up(double v, struct expo_digits *g)
 }
 
 /*
+ * Fast path for values with few decimals (1.5, 0.25, 12.34): the smallest k
+ * <= 9 for which N = round(v * 10^k) gives N / 10^k == v exactly (one
+ * correctly rounded division, which is what strtod of "N e-k" returns) is
+ * the shortest form; products stay below 2^51 so N is the nearest integer.
+ */
+static int digits_short_fraction(double v, struct expo_digits *g)
+{
+    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    for (int k = 0; k < 9; k++) {
+        double x = v * p10[k];
+        if (x >= 2251799813685248.0) {
+            return 0;
+        }
+        uint64_t n = (uint64_t)(x + 0.5);
+        if (n != 0 && (double)n / p10[k] == v) {
+            digits_of_int(n, g);
+            g->dp -= k + 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
  * Shortest digits that read back as v (v > 0, finite). Rounding v to 15
  * significant digits gives the shortest form whenever one of <= 15 digits
  * exists (any such decimal lies within 0.12 units of the 15th digit of v);
@@ -98,6 +122,9 @@ static void digits_shortest(double v, struct expo_digits *g)
 {
     if (v < 9007199254740992.0 && (double)(uint64_t)v == v) {
         digits_of_int((uint64_t)v, g);
+        return;
+    }
+    if (digits_short_fraction(v, g)) {
         return;
     }
     char buf[40];
