@@ -111,8 +111,7 @@ static ssize_t find_line(const uint8_t *d, size_t len, size_t limit, bool *full,
 }
 
 /* Parse "method SP target SP HTTP/1.x" (line without CRLF). */
-static int parse_request_line(struct am_http1_request *r, const char *s, size_t n,
-                              const char **why)
+static int parse_request_line(struct am_http1_request *r, const char *s, size_t n, const char **why)
 {
     size_t i = 0;
     while (i < n && is_tchar((uint8_t)s[i])) {
@@ -217,8 +216,7 @@ static void note_connection(struct am_str v, bool *close, bool *keep)
         struct am_str tok = trim_ows(v.ptr, n);
         if (am_str_case_eq(tok, AM_STR("close"))) {
             *close = true;
-        }
-        else if (am_str_case_eq(tok, AM_STR("keep-alive"))) {
+        } else if (am_str_case_eq(tok, AM_STR("keep-alive"))) {
             *keep = true;
         }
         v.ptr += comma ? n + 1 : n;
@@ -244,18 +242,15 @@ static int collect_facts(struct am_http1_request *r, struct head_facts *f, const
             if (rc != AM_OK) {
                 return rc;
             }
-        }
-        else if (am_str_case_eq(name, AM_STR("transfer-encoding"))) {
+        } else if (am_str_case_eq(name, AM_STR("transfer-encoding"))) {
             if (f->chunked || !am_str_case_eq(v, AM_STR("chunked"))) {
                 *why = "unsupported Transfer-Encoding";
                 return AM_EINVAL;
             }
             f->chunked = true;
-        }
-        else if (am_str_case_eq(name, AM_STR("connection"))) {
+        } else if (am_str_case_eq(name, AM_STR("connection"))) {
             note_connection(v, &f->conn_close, &f->conn_keep);
-        }
-        else if (am_str_case_eq(name, AM_STR("expect"))) {
+        } else if (am_str_case_eq(name, AM_STR("expect"))) {
             r->expect_continue = am_str_case_eq(v, AM_STR("100-continue"));
         }
     }
@@ -312,8 +307,7 @@ static ssize_t head_end(struct am_http1_parser *p, const uint8_t *d, size_t len,
             if (i >= 3 && d[i - 2] == '\n' && d[i - 3] == '\r') {
                 return (ssize_t)(i + 1);
             }
-        }
-        else if (i > 0 && d[i - 1] == '\r') {
+        } else if (i > 0 && d[i - 1] == '\r') {
             *why = "bare CR in head";
             return AM_EINVAL;
         }
@@ -357,8 +351,7 @@ static ssize_t step_head(struct am_http1_parser *p, const uint8_t *d, size_t len
     return rc == AM_OK ? n : rc;
 }
 
-static int parse_chunk_size(struct am_http1_parser *p, const uint8_t *d, size_t n,
-                            const char **why)
+static int parse_chunk_size(struct am_http1_parser *p, const uint8_t *d, size_t n, const char **why)
 {
     uint64_t v = 0;
     size_t i = 0;
@@ -437,8 +430,7 @@ static ssize_t step_trailer(struct am_http1_parser *p, const uint8_t *d, size_t 
     return rc == AM_OK ? n : rc;
 }
 
-static ssize_t step_data(struct am_http1_parser *p, const uint8_t *d, size_t len,
-                         const char **why)
+static ssize_t step_data(struct am_http1_parser *p, const uint8_t *d, size_t len, const char **why)
 {
     size_t take = len;
     if ((uint64_t)take > p->remaining) {

@@ -79,16 +79,13 @@ static int run(z_stream *z, struct sink *s, const char **why)
                 return AM_OK;
             }
             inflateReset(z); /* another member follows */
-        }
-        else if (zrc == Z_BUF_ERROR && z->avail_in == 0) {
+        } else if (zrc == Z_BUF_ERROR && z->avail_in == 0) {
             *why = z->total_in == 0 ? "gzip: empty body" : "gzip: truncated stream";
             return AM_EINVAL;
-        }
-        else if (zrc == Z_MEM_ERROR) {
+        } else if (zrc == Z_MEM_ERROR) {
             *why = "gzip: out of memory";
             return AM_ENOMEM;
-        }
-        else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+        } else if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
             *why = "gzip: corrupt stream";
             return AM_EINVAL;
         }
