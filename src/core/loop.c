@@ -104,7 +104,7 @@ static uint32_t to_epoll(unsigned events)
         e |= EPOLLOUT;
     }
     if (events & AM_LOOP_EXCLUSIVE) {
-        e |= EPOLLEXCLUSIVE;
+        e = (e & ~(uint32_t)EPOLLRDHUP) | EPOLLEXCLUSIVE; /* the kernel refuses RDHUP here */
     }
     return e;
 }

@@ -434,6 +434,31 @@ static int conn_drain(struct conn *c)
     }
 }
 
+static struct am_str rebase(struct am_str v, uintptr_t old, const char *base)
+{
+    if (v.ptr != NULL) {
+        v.ptr = base + ((uintptr_t)v.ptr - old);
+    }
+    return v;
+}
+
+/* Growing rbuf may move it; the parsed head's views move with it. */
+static void grow_rbuf(struct conn *c, size_t want)
+{
+    uintptr_t old = (uintptr_t)c->rbuf.data;
+    am_buf_reserve(&c->rbuf, want);
+    if ((uintptr_t)c->rbuf.data == old || c->parser.state == AM_HTTP1_HEAD) {
+        return;
+    }
+    struct am_http1_request *r = &c->parser.req;
+    r->method = rebase(r->method, old, c->rbuf.data);
+    r->target = rebase(r->target, old, c->rbuf.data);
+    for (size_t i = 0; i < r->header_count; i++) {
+        r->headers[i].name = rebase(r->headers[i].name, old, c->rbuf.data);
+        r->headers[i].value = rebase(r->headers[i].value, old, c->rbuf.data);
+    }
+}
+
 static int conn_read(struct conn *c)
 {
     if (c->phase == CONN_LINGER) {
@@ -444,7 +469,7 @@ static int conn_read(struct conn *c)
         return AM_OK;
     }
     size_t want = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
-    am_buf_reserve(&c->rbuf, want);
+    grow_rbuf(c, want);
     ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, want, 0);
     if (n == 0) {
         /* Peer is done sending: answer what is queued, then close. */
