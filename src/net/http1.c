@@ -68,6 +68,9 @@ void am_http1_parser_reset(struct am_http1_parser *p)
 {
     struct am_buf body = p->req.body;
     am_buf_reset(&body);
+    if (body.cap > BODY_RESERVE_MAX) {
+        am_buf_fini(&body); /* do not pin a huge body on an idle keep-alive connection */
+    }
     memset(&p->req, 0, sizeof(p->req));
     p->req.body = body;
     p->state = AM_HTTP1_HEAD;
