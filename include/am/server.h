@@ -57,6 +57,9 @@ struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
  * Connection: close). Call on the loop's thread; s is freed once its last
  * connection closes (maybe inside this call), so do not use it afterwards. */
 void am_server_detach(struct am_server *s);
+/* Stop accepting and close every connection now, whatever its state, and
+ * free s. For shutdown once the loop no longer runs (or from its thread). */
+void am_server_close(struct am_server *s);
 /* Shared per listener (all workers add to it). */
 const struct am_server_stats *am_listener_stats(const struct am_listener *l);
 

@@ -697,3 +697,18 @@ void am_server_detach(struct am_server *s)
     s->in_detach = false;
     server_maybe_free(s);
 }
+
+void am_server_close(struct am_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    am_loop_del(s->loop, s->listener->fd);
+    s->detached = true;
+    s->in_detach = true;
+    while (s->conns != NULL) {
+        conn_close(s->conns);
+    }
+    s->in_detach = false;
+    server_maybe_free(s);
+}
