@@ -7,6 +7,7 @@
 
 #include "am/pricing.h"
 #include "am/series.h"
+#include "am/yaml.h"
 
 /*
  * Configuration (SPEC.md 4): YAML through libyaml into a node tree that
@@ -18,10 +19,6 @@
  * scalar before it is parsed. Durations take ms s m h; sizes KiB MiB GiB.
  * Strings are heap copies owned by the config (am_config_free).
  */
-
-struct am_diag {
-    char msg[512];
-};
 
 struct am_tls_config {
     char *cert_file; /* NULL: no TLS */
