@@ -95,10 +95,18 @@ __attribute__((format(printf, 5, 6))) static int fail(struct builder *b, size_t 
     return AM_ECONFIG;
 }
 
-static int parse_error(struct builder *b, const yaml_parser_t *p)
+static int parse_error(struct builder *b, const yaml_parser_t *p, const char *text, size_t len)
 {
-    yaml_mark_t m = p->error == YAML_READER_ERROR ? p->mark : p->problem_mark;
+    yaml_mark_t m = p->problem_mark;
     const char *problem = p->problem ? p->problem : "out of memory";
+    if (p->error == YAML_READER_ERROR) {
+        /* The reader reports a byte offset only: count lines up to it. */
+        memset(&m, 0, sizeof(m));
+        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+            m.column = text[i] == '\n' ? 0 : m.column + 1;
+            m.line += text[i] == '\n';
+        }
+    }
     if (p->context != NULL) {
         snprintf(b->diag->msg, sizeof(b->diag->msg), "%s:%zu:%zu: invalid YAML: %s (%s)",
                  b->doc->file, m.line + 1, m.column + 1, problem, p->context);
@@ -275,7 +283,7 @@ int am_yaml_parse(const char *text, size_t len, const char *name, struct am_ydoc
     while (rc == AM_OK && !b.done) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&parser, &ev)) {
-            rc = parse_error(&b, &parser);
+            rc = parse_error(&b, &parser, text, len);
             break;
         }
         rc = on_event(&b, &ev);
