@@ -158,11 +158,15 @@ static void fmt_duration(uint64_t ns, char *out, size_t cap)
         uint64_t ns;
         const char *unit;
     } u[] = {{3600000000000ull, "h"}, {60000000000ull, "m"}, {1000000000ull, "s"}, {1000000, "ms"}};
-    for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+    for (size_t i = 0; ns != 0 && i < sizeof(u) / sizeof(u[0]); i++) {
         if (ns % u[i].ns == 0) {
             snprintf(out, cap, "%llu%s", (unsigned long long)(ns / u[i].ns), u[i].unit);
             return;
         }
+    }
+    if (ns == 0) {
+        snprintf(out, cap, "0s");
+        return;
     }
     snprintf(out, cap, "%lluns", (unsigned long long)ns);
 }
