@@ -41,12 +41,14 @@ int am_bind_fail(struct am_bctx *c, const struct am_ynode *n, const char *path, 
     return AM_ECONFIG;
 }
 
+/* a.b into out (at least 384 bytes); each part is cut short rather than
+ * overflow, which only shortens a diagnostic or makes a key unknown. */
 static void join(char *out, size_t cap, const char *a, const char *b)
 {
     if (a == NULL || a[0] == '\0') {
-        snprintf(out, cap, "%s", b);
+        snprintf(out, cap, "%.380s", b);
     } else {
-        snprintf(out, cap, "%s.%s", a, b);
+        snprintf(out, cap, "%.190s.%.189s", a, b);
     }
 }
 
@@ -382,7 +384,7 @@ static int bind_strlist(struct am_bctx *c, const struct am_binding *r, const str
     *list = am_xcalloc(v->count ? v->count : 1, sizeof(char *));
     *count = v->count;
     for (size_t i = 0; i < v->count; i++) {
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        snprintf(p, sizeof(p), "%.340s[%zu]", path, i);
         int rc = scalar_text(c, v->items[i], p, "a string", &(*list)[i]);
         if (rc != AM_OK) {
             return rc;
@@ -494,7 +496,7 @@ static int bind_bounds(struct am_bctx *c, const struct am_ynode *v, const char *
     for (size_t i = 0; i < v->count; i++) {
         char *text = NULL;
         double d = 0;
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        snprintf(p, sizeof(p), "%.340s[%zu]", path, i);
         int rc = scalar_text(c, v->items[i], p, "a number", &text);
         if (rc == AM_OK && (am_str_to_double(am_str_from(text), &d) != AM_OK || !isfinite(d))) {
             rc = am_bind_fail(c, v->items[i], p,
@@ -587,7 +589,7 @@ static int bind_rw_list(struct am_bctx *c, const struct am_binding *r, const str
     *arr = am_xcalloc(v->count ? v->count : 1, sizeof(**arr));
     *count = v->count;
     for (size_t i = 0; i < v->count; i++) {
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        snprintf(p, sizeof(p), "%.340s[%zu]", path, i);
         am_bind_defaults(&am_rw_table, &(*arr)[i]);
         int rc = am_bind_mapping(c, &am_rw_table, v->items[i], p, &(*arr)[i]);
         if (rc == AM_OK && r->validate != NULL) {
@@ -641,7 +643,7 @@ static int walk(struct am_bctx *c, const struct am_btable *t, const struct am_yn
     for (size_t i = 0; i < map->count; i++) {
         const struct am_ynode *k = map->pairs[i].key;
         const struct am_ynode *v = map->pairs[i].value;
-        char krel[256];
+        char krel[384];
         char path[384];
         join(krel, sizeof(krel), rel, k->text);
         join(path, sizeof(path), disp, krel);
