@@ -658,7 +658,7 @@ static void test_deploy_reference_config_loads(void **st)
     assert_non_null(cfg.pricing_file);
     am_config_free(&cfg);
     am_free(out);
-    free(text);
+    am_free(text); /* ts_read_file memory is plain malloc, which am_free releases */
 }
 
 int main(void)
