@@ -57,8 +57,8 @@ static inline int am_otlp_varint(const uint8_t **pp, const uint8_t *end, uint64_
 }
 
 /* Read a tag: field number and wire type. Rejects field 0 and groups. */
-static inline int am_otlp_tag(const uint8_t **pp, const uint8_t *end, uint32_t *field,
-                              unsigned *wt, const char **why)
+static inline int am_otlp_tag(const uint8_t **pp, const uint8_t *end, uint32_t *field, unsigned *wt,
+                              const char **why)
 {
     uint64_t t;
     if (am_otlp_varint(pp, end, &t, why) != AM_OK) {
@@ -78,8 +78,8 @@ static inline int am_otlp_tag(const uint8_t **pp, const uint8_t *end, uint32_t *
 }
 
 /* Length-delimited payload: [*q, *q + *n) lies inside [*pp, end). */
-static inline int am_otlp_len(const uint8_t **pp, const uint8_t *end, const uint8_t **q,
-                              size_t *n, const char **why)
+static inline int am_otlp_len(const uint8_t **pp, const uint8_t *end, const uint8_t **q, size_t *n,
+                              const char **why)
 {
     uint64_t len;
     if (am_otlp_varint(pp, end, &len, why) != AM_OK) {
@@ -109,7 +109,7 @@ static inline int am_otlp_skip(const uint8_t **pp, const uint8_t *end, unsigned 
                                const char **why)
 {
     uint64_t v;
-    const uint8_t *q;
+    const uint8_t *q = NULL;
     size_t n;
     size_t need = 0;
     switch (wt) {
@@ -133,8 +133,7 @@ static inline int am_otlp_skip(const uint8_t **pp, const uint8_t *end, unsigned 
 }
 
 /* Decode one Span message from [p, end) into s (zeroed by the caller). */
-int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
-                    struct am_span *s);
+int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_span *s);
 /* Decode one KeyValue message from [p, end) into kv. */
 int am_otlp_pb_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_kv *kv);
 

@@ -162,8 +162,8 @@ static bool cb_resource_spans(pb_istream_t *s, const pb_field_t *field, void **a
 static int count_spans(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, int level,
                        size_t *n)
 {
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         const uint8_t *q = p;
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
@@ -177,10 +177,11 @@ static int count_spans(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *e
             (*n)++;
             continue;
         }
-        size_t len;
+        const uint8_t *sub = NULL;
+        size_t len = 0;
         (void)am_otlp_tag(&q, end, &f, &wt, &d->why);
-        (void)am_otlp_len(&q, end, &q, &len, &d->why);
-        if (count_spans(d, q, q + len, level + 1, n) != AM_OK) {
+        (void)am_otlp_len(&q, end, &sub, &len, &d->why);
+        if (count_spans(d, sub, sub + len, level + 1, n) != AM_OK) {
             return AM_EINVAL;
         }
     }
@@ -224,8 +225,8 @@ int am_otlp_pb_decode_traces(const uint8_t *body, size_t len, struct am_arena *a
         return AM_EINVAL;
     }
     if (n > 0) {
-        c.spans = n > SIZE_MAX / sizeof(*c.spans) ? NULL
-                                                  : am_arena_alloc(arena, n * sizeof(*c.spans));
+        c.spans =
+            n > SIZE_MAX / sizeof(*c.spans) ? NULL : am_arena_alloc(arena, n * sizeof(*c.spans));
         if (c.spans == NULL) {
             *why = "arena: request budget exhausted";
             return AM_ETOOBIG;
@@ -284,8 +285,8 @@ int am_otlp_pb_encode_trace_response(struct am_buf *out, int64_t rejected, const
             r.partial_success.error_message.arg = (void *)message;
         }
     }
-    return encode_into(out, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields,
-                       &r);
+    return encode_into(
+        out, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields, &r);
 }
 
 int am_otlp_pb_encode_status(struct am_buf *out, int32_t code, const char *message)

@@ -20,8 +20,8 @@
         }                                                                                          \
     } while (0)
 
-static int dec_any(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
-                   struct am_anyval *v, unsigned depth);
+static int dec_any(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_anyval *v,
+                   unsigned depth);
 static int dec_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_kv *kv,
                   unsigned depth);
 
@@ -34,8 +34,8 @@ static int oom(struct am_otlp_dec *d)
 static int count2(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, uint32_t fa,
                   size_t *na, uint32_t fb, size_t *nb)
 {
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
             am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
@@ -74,8 +74,8 @@ static int dec_array(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
         return oom(d);
     }
     size_t i = 0;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
         if (f != 1) {
@@ -83,8 +83,8 @@ static int dec_array(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
             continue;
         }
         WANT(wt, WT_LEN, "anyvalue.array_value.values: wrong wire type");
-        const uint8_t *q;
-        size_t len;
+        const uint8_t *q = NULL;
+        size_t len = 0;
         (void)am_otlp_len(&p, end, &q, &len, &d->why);
         int rc = dec_any(d, q, q + len, &items[i++], depth + 1);
         if (rc != AM_OK) {
@@ -106,8 +106,8 @@ static int dec_kvs(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, 
         return oom(d);
     }
     size_t i = 0;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
         if (f != fno) {
@@ -115,8 +115,8 @@ static int dec_kvs(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, 
             continue;
         }
         WANT(wt, WT_LEN, "kvlist_value.values: wrong wire type");
-        const uint8_t *q;
-        size_t len;
+        const uint8_t *q = NULL;
+        size_t len = 0;
         (void)am_otlp_len(&p, end, &q, &len, &d->why);
         int rc = dec_kv(d, q, q + len, &items[i++], depth);
         if (rc != AM_OK) {
@@ -147,12 +147,12 @@ static int dec_kvlist(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *en
     return AM_OK;
 }
 
-static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end,
-                         uint32_t f, unsigned wt, struct am_anyval *v, unsigned depth)
+static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, uint32_t f,
+                         unsigned wt, struct am_anyval *v, unsigned depth)
 {
-    uint64_t x;
-    const uint8_t *q;
-    size_t len;
+    uint64_t x = 0;
+    const uint8_t *q = NULL;
+    size_t len = 0;
     switch (f) {
     case 1:
     case 7:
@@ -173,8 +173,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
         v->type = f == 2 ? AM_VAL_BOOL : AM_VAL_INT;
         if (f == 2) {
             v->u.b = x != 0;
-        }
-        else {
+        } else {
             v->u.i = (int64_t)x;
         }
         return AM_OK;
@@ -203,15 +202,15 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
     }
 }
 
-static int dec_any(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
-                   struct am_anyval *v, unsigned depth)
+static int dec_any(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_anyval *v,
+                   unsigned depth)
 {
     v->type = AM_VAL_NONE;
     if (depth > AM_OTLP_MAX_ANY_DEPTH) {
         return am_otlp_fail(d, AM_EINVAL, "anyvalue: nested deeper than AM_OTLP_MAX_ANY_DEPTH");
     }
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
@@ -229,10 +228,10 @@ static int dec_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
 {
     kv->key = AM_STR_NULL;
     kv->val.type = AM_VAL_NONE;
-    uint32_t f;
-    unsigned wt;
-    const uint8_t *q;
-    size_t len;
+    uint32_t f = 0;
+    unsigned wt = 0;
+    const uint8_t *q = NULL;
+    size_t len = 0;
     while (p < end) {
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
@@ -269,8 +268,8 @@ int am_otlp_pb_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
 static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end,
                    struct am_attrs *a, struct am_kv *items)
 {
-    const uint8_t *q;
-    size_t len;
+    const uint8_t *q = NULL;
+    size_t len = 0;
     if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
         return AM_EINVAL;
     }
@@ -291,10 +290,10 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
     if (n > 0 && items == NULL) {
         return oom(d);
     }
-    uint32_t f;
-    unsigned wt;
-    const uint8_t *q;
-    size_t len;
+    uint32_t f = 0;
+    unsigned wt = 0;
+    const uint8_t *q = NULL;
+    size_t len = 0;
     while (p < end) {
         (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
         int rc = AM_OK;
@@ -302,18 +301,15 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
             WANT(wt, WT_I64, "event.time_unix_nano: wrong wire type");
             ev->time_ns = am_otlp_le64(p); /* count2 checked the 8 bytes */
             p += 8;
-        }
-        else if (f == 2) {
+        } else if (f == 2) {
             WANT(wt, WT_LEN, "event.name: wrong wire type");
             (void)am_otlp_len(&p, end, &q, &len, &d->why);
             ev->name.ptr = (const char *)q;
             ev->name.len = len;
-        }
-        else if (f == 3) {
+        } else if (f == 3) {
             WANT(wt, WT_LEN, "event.attributes: wrong wire type");
             rc = kv_slot(d, &p, end, &ev->attrs, items);
-        }
-        else {
+        } else {
             rc = am_otlp_skip(&p, end, wt, &d->why);
         }
         if (rc != AM_OK) {
@@ -326,32 +322,30 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
 static int dec_status(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
                       struct am_span *s)
 {
-    uint32_t f;
-    unsigned wt;
-    uint64_t x;
+    uint32_t f = 0;
+    unsigned wt = 0;
+    uint64_t x = 0;
     while (p < end) {
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 2) {
             WANT(wt, WT_LEN, "status.message: wrong wire type");
-            const uint8_t *q;
-            size_t len;
+            const uint8_t *q = NULL;
+            size_t len = 0;
             if (am_otlp_len(&p, end, &q, &len, &d->why) != AM_OK) {
                 return AM_EINVAL;
             }
             s->status_message.ptr = (const char *)q;
             s->status_message.len = len;
-        }
-        else if (f == 3) {
+        } else if (f == 3) {
             WANT(wt, WT_VARINT, "status.code: wrong wire type");
             if (am_otlp_varint(&p, end, &x, &d->why) != AM_OK) {
                 return AM_EINVAL;
             }
             /* Open enum: codes we do not know read as UNSET. */
             s->status_code = x == 1 ? AM_STATUS_OK : x == 2 ? AM_STATUS_ERROR : AM_STATUS_UNSET;
-        }
-        else if (am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
+        } else if (am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
     }
@@ -427,9 +421,9 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
                       struct am_span *s, struct am_kv *kvs, struct am_span_event *evs,
                       unsigned *seen)
 {
-    const uint8_t *q;
-    size_t len;
-    uint64_t x;
+    const uint8_t *q = NULL;
+    size_t len = 0;
+    uint64_t x = 0;
     switch (f) {
     case 1:
     case 2:
@@ -473,8 +467,7 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
     }
 }
 
-int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
-                    struct am_span *s)
+int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_span *s)
 {
     size_t nkv = 0;
     size_t nev = 0;
@@ -491,8 +484,8 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
     }
     s->events = evs;
     unsigned seen = 0;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     while (p < end) {
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
@@ -500,11 +493,9 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
         int rc;
         if (f > 16) {
             rc = am_otlp_skip(&p, end, wt, &d->why);
-        }
-        else if (wt != span_wt[f]) {
+        } else if (wt != span_wt[f]) {
             return am_otlp_fail(d, AM_EINVAL, span_wt_why[f]);
-        }
-        else {
+        } else {
             rc = span_field(d, &p, end, f, s, kvs, evs, &seen);
         }
         if (rc != AM_OK) {

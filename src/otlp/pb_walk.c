@@ -62,8 +62,8 @@ static long walk(const uint8_t *p, const uint8_t *end, enum msg m, int depth)
 {
     const char *why = NULL;
     long fields = 0;
-    uint32_t f;
-    unsigned wt;
+    uint32_t f = 0;
+    unsigned wt = 0;
     if (depth > WALK_MAX_DEPTH) {
         return AM_EINVAL;
     }
@@ -79,8 +79,8 @@ static long walk(const uint8_t *p, const uint8_t *end, enum msg m, int depth)
             }
             continue;
         }
-        const uint8_t *q;
-        size_t len;
+        const uint8_t *q = NULL;
+        size_t len = 0;
         if (am_otlp_len(&p, end, &q, &len, &why) != AM_OK) {
             return AM_EINVAL;
         }
