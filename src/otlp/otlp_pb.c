@@ -115,6 +115,9 @@ static bool cb_scope_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
 {
     (void)field;
     struct pbctx *c = *arg;
+    if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
+        return cb_fail(c, AM_EINVAL, "resource_spans.scope_spans: wrong wire type");
+    }
     opentelemetry_proto_trace_v1_ScopeSpans ss = opentelemetry_proto_trace_v1_ScopeSpans_init_zero;
     ss.scope.name.funcs.decode = cb_scope_name;
     ss.scope.name.arg = c;
