@@ -1,8 +1,8 @@
 /*
  * fuzz_otlp_pb.c - libFuzzer harness for am_otlp_pb_decode_traces
  * (STYLE.md 5.10): small arena budget, decode, check that every view lies
- * inside the input (protobuf strings are never copied) and counts are sane,
- * then cross-check the wire walk. No globals beyond the arena, no logging.
+ * inside the input (protobuf strings are never copied) and counts are sane;
+ * the wire walk runs on the same input. No globals beyond the arena, no logging.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,11 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = am_otlp_pb_decode_traces(data, size, arena, &b, &why);
     if (rc == AM_OK) {
         fz_check_batch(&b, data, size, false, size);
-        /* anything the decoder accepts, the walk accepts too */
-        if (am_otlp_pb_wire_walk(data, size) < 0) {
-            abort();
-        }
     } else if ((rc != AM_EINVAL && rc != AM_ETOOBIG) || why == NULL) {
+        abort();
+    }
+    /* The walk recurses into fields the decoder skips unparsed (links, scope
+     * attributes), so it may reject what the decoder accepts; it must only
+     * never crash and never count more fields than there are bytes. */
+    if (am_otlp_pb_wire_walk(data, size) > (long)size) {
         abort();
     }
     am_arena_reset(arena);
