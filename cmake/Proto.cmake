@@ -16,12 +16,17 @@ foreach(proto ${AM_PROTO_FILES})
     add_custom_command(
         OUTPUT ${AM_PROTO_INCLUDE_DIR}/${base}.pb.c ${AM_PROTO_INCLUDE_DIR}/${base}.pb.h
         COMMAND ${CMAKE_COMMAND} -E make_directory ${AM_PROTO_INCLUDE_DIR}
-        COMMAND ${NANOPB_GENERATOR} -q -I ${AM_PROTO_DIR} -D ${AM_PROTO_INCLUDE_DIR}
-                -L "#include <%s>" ${rel}
+        COMMAND ${NANOPB_GENERATOR} -q -I ${AM_PROTO_DIR} -D ${AM_PROTO_INCLUDE_DIR} ${rel}
         WORKING_DIRECTORY ${AM_PROTO_DIR}
         DEPENDS ${deps}
-        COMMENT "nanopb ${rel}")
+        COMMENT "nanopb ${rel}"
+        VERBATIM)
     list(APPEND AM_PROTO_SRCS ${AM_PROTO_INCLUDE_DIR}/${base}.pb.c)
 endforeach()
+# Debian's libprotobuf-nanopb.a is built with 16-bit pb_size_t (no
+# PB_FIELD_32BIT): descriptors and pb_field_iter_t must match it, so the
+# generated tables are compiled without PB_FIELD_32BIT whatever the target
+# says (src/otlp/pb_int.h does the same for our own sources). OTLP tags and
+# our callback-only fields fit easily in the 16-bit layout.
 set_source_files_properties(${AM_PROTO_SRCS} PROPERTIES GENERATED TRUE
-    COMPILE_OPTIONS "-Wno-missing-prototypes")
+    COMPILE_OPTIONS "-Wno-missing-prototypes;-UPB_FIELD_32BIT")

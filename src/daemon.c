@@ -104,8 +104,8 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
 
 static void worker_fini(struct am_worker *w)
 {
-    am_server_detach(w->otlp_server);
-    am_server_detach(w->prom_server);
+    am_server_close(w->otlp_server);
+    am_server_close(w->prom_server);
     am_router_destroy(w->otlp_router);
     am_router_destroy(w->prom_router);
     am_loop_destroy(w->loop);

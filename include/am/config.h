@@ -7,21 +7,20 @@
 
 #include "am/pricing.h"
 #include "am/series.h"
+#include "am/yaml.h"
 
 /*
- * Configuration (SPEC.md 4): YAML through libyaml into a node tree that
- * keeps file:line:col, then binding tables {path, type, offset, default,
- * min, max} into an immutable struct am_config. Unknown keys, wrong types
- * and out-of-range values are errors reported as
- * "FILE:LINE:COL: key: what is wrong" in a struct am_diag. Every key has a
- * default; no file means all defaults. `${env:NAME}` is expanded in any
- * scalar before it is parsed. Durations take ms s m h; sizes KiB MiB GiB.
- * Strings are heap copies owned by the config (am_config_free).
+ * Configuration (SPEC.md 4): YAML through am_yaml (yaml.h) into a node tree
+ * that keeps file:line:col, then binding tables {path, type, offset, default,
+ * min, max, help} into an immutable struct am_config. Unknown keys, wrong
+ * types, out-of-range values and cross-field conflicts are errors reported as
+ * "FILE:LINE:COL: key.path: what is wrong" in a struct am_diag. Every key has
+ * a default; no file means all defaults. `${env:NAME}` is expanded in any
+ * value scalar before it is parsed ($${ is a literal ${). Durations take
+ * ms s m h; sizes KiB MiB GiB. Strings and arrays are heap copies owned by
+ * the config (am_config_free). No global state; not thread-safe per cfg.
+ * docs/design/config.md has the details.
  */
-
-struct am_diag {
-    char msg[512];
-};
 
 struct am_tls_config {
     char *cert_file; /* NULL: no TLS */
@@ -80,10 +79,10 @@ struct am_config {
     uint64_t conversation_idle_timeout_ns;
     uint64_t max_open_conversations;
     uint64_t quality_window_ns;
-    char *state_dir;
+    char *state_dir; /* NULL: no state */
     char **escalation_tools;
     size_t escalation_tool_count;
-    char *escalation_attribute;
+    char *escalation_attribute; /* never NULL or empty */
     uint64_t max_series_per_metric;
     uint64_t max_label_value_bytes;
     uint64_t series_idle_timeout_ns;
@@ -111,15 +110,19 @@ struct am_config {
     uint32_t workers;
 };
 
-/* Fill cfg with every default. */
+/* Fill cfg with every default (it allocates: free with am_config_free).
+ * The /metrics listener's limits other than endpoint/tls are fixed here. */
 void am_config_defaults(struct am_config *cfg);
-/* Load path over the defaults. Returns AM_OK, or AM_ECONFIG with diag set
- * (AM_EIO when the file cannot be read, diag says why). On error cfg holds
- * nothing that needs freeing beyond am_config_free. */
+/* Load path over cfg, which must hold am_config_defaults (or an earlier
+ * load). Returns AM_OK, or AM_ECONFIG with diag set (AM_EIO when the file
+ * cannot be read: diag is "FILE: cannot read: <strerror>"). On error cfg is
+ * partly overwritten; am_config_free still frees all of it. */
 int am_config_load(const char *path, struct am_config *cfg, struct am_diag *diag);
 /* Same, from memory; `name` is used in diagnostics. */
 int am_config_load_string(const char *text, size_t len, const char *name, struct am_config *cfg,
                           struct am_diag *diag);
+/* Free everything cfg owns and zero it; safe twice, on defaults only, and
+ * after a failed load. */
 void am_config_free(struct am_config *cfg);
 
 /* Parse a pricing file (top-level `models:` map of model -> {input, output,

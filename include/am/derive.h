@@ -13,6 +13,12 @@
  * no state. The observations' label views point into the span/facts (the
  * request arena) or at static strings; they are valid until the arena is
  * reset, which is after am_series_apply has interned them.
+ *
+ * This first path derives from one span alone: agent_name is the span's own,
+ * else service.name, else "unknown" (no ancestor lookup yet). Token usage is
+ * counted on inference spans only; usage on AGENT, WRAPPER and FETCH spans is
+ * not counted here (children carry it; trace assembly adds the "only when no
+ * child carried usage" rule).
  */
 
 struct am_derive_opts {

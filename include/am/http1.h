@@ -11,13 +11,19 @@
 
 /*
  * Sans-I/O HTTP/1.1 request parser (RFC 9112): request line, headers,
- * Content-Length or chunked bodies (with trailers skipped), keep-alive.
- * Strict: bare LF, obs-fold, both Content-Length and Transfer-Encoding,
- * conflicting lengths and bad chunk sizes are AM_EINVAL. Header block and
- * body sizes are capped; past a cap the result is AM_ETOOBIG.
+ * Content-Length or chunked bodies (extensions ignored, trailers skipped),
+ * keep-alive. Strict: bare LF, obs-fold, both Content-Length and
+ * Transfer-Encoding, conflicting lengths, codings other than chunked and
+ * bad chunk sizes are AM_EINVAL. The head (plus any trailers) is capped at
+ * max_head and the decoded body at max_body; past a cap: AM_ETOOBIG.
+ * A request with neither Content-Length nor chunked has an empty body.
+ * No I/O, no globals; one parser per connection.
  */
 
 #define AM_HTTP1_MAX_HEADERS 64
+/* Longest chunk-size line (size, extensions, CRLF) accepted. A reader's
+ * buffer of max_head + AM_HTTP1_MAX_CHUNK_LINE bytes always makes progress. */
+#define AM_HTTP1_MAX_CHUNK_LINE 1024
 
 struct am_http_header {
     struct am_str name;
@@ -50,6 +56,8 @@ struct am_http1_parser {
     size_t max_head;
     size_t max_body;
     uint64_t remaining; /* bytes left in the body or current chunk */
+    size_t head_bytes;  /* head + trailer bytes consumed, against max_head */
+    size_t scan;        /* bytes of the pending head already searched */
     struct am_http1_request req;
 };
 
@@ -58,12 +66,23 @@ void am_http1_parser_fini(struct am_http1_parser *p);
 /* Ready for the next request on the same connection. */
 void am_http1_parser_reset(struct am_http1_parser *p);
 
-/* Feed bytes. Returns the number consumed (>= 0) and sets *done when a
- * whole request is parsed (the views in p->req point into `data` for the
- * head, so the caller keeps the head bytes until it has handled the
- * request); or AM_EINVAL (malformed, *why says what), or AM_ETOOBIG (head
- * or body over its cap, *why says which). When *done is false and the
- * return is >= 0, feed more. */
+/* Feed bytes. Returns the number consumed (>= 0), or AM_EINVAL (malformed)
+ * or AM_ETOOBIG (head, header count or body over its cap), *why saying
+ * what (static). *done is set when a whole request is parsed; the parser
+ * then consumes nothing more until am_http1_parser_reset.
+ * Buffer contract:
+ *  - Bytes not consumed must be fed again, unchanged, at the start of the
+ *    next call, followed by any new bytes. Lines (head, chunk size,
+ *    trailers) are only consumed once complete, so `data` may be split at
+ *    any byte.
+ *  - The call that completes the head returns right after it (state leaves
+ *    AM_HTTP1_HEAD; done only if there is no body), so the bytes it
+ *    consumed are exactly the head. method, target and headers[] point
+ *    into them: keep those bytes, unmoved, until the request is handled.
+ *    Body bytes are copied into req.body and may be dropped once consumed.
+ *  - On an error with p->state != AM_HTTP1_HEAD (body too big, declared
+ *    Content-Length over max_body, bad chunk) the head fields are valid,
+ *    so the caller can answer in kind. After any error, reset or fini. */
 ssize_t am_http1_feed(struct am_http1_parser *p, const uint8_t *data, size_t len, bool *done,
                       const char **why);
 

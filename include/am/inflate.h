@@ -12,7 +12,7 @@
  * unbounded allocation. Concatenated gzip members are accepted.
  */
 
-/* Returns AM_OK with *out/*out_len set (arena memory), AM_EINVAL for a
+/* Returns AM_OK with *out and *out_len set (arena memory), AM_EINVAL for a
  * corrupt or truncated stream (*why says what), AM_ETOOBIG past max_out or
  * the arena budget. */
 int am_inflate_gzip(const uint8_t *in, size_t in_len, size_t max_out, struct am_arena *arena,

@@ -15,8 +15,14 @@
  * arena) or into `arena`. On error *why is set to a static string naming the
  * problem ("span.trace_id: want 16 bytes") and nothing in `out` may be used.
  *
- * Limits: a decode that would exceed the arena budget returns AM_ETOOBIG.
+ * Limits: a decode that would exceed the arena budget returns AM_ETOOBIG;
+ * AnyValue nesting (array/kvlist inside array/kvlist) deeper than
+ * AM_OTLP_MAX_ANY_DEPTH, or JSON nesting deeper than AM_OTLP_JSON_MAX_DEPTH,
+ * is AM_EINVAL. Links, trace_state, flags and dropped counts are not kept.
  */
+
+#define AM_OTLP_MAX_ANY_DEPTH 16
+#define AM_OTLP_JSON_MAX_DEPTH 64
 
 /* Decode an ExportTraceServiceRequest in protobuf wire format.
  * Returns AM_OK, AM_EINVAL (malformed; *why says where), or AM_ETOOBIG. */

@@ -66,6 +66,10 @@ void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud)
 /* Number of distinct label sets of metric m (the overflow series included). */
 size_t am_series_count(struct am_series_store *s, enum am_metric m);
 
+/* Heap bytes the store holds, by its own accounting (maps, interned label
+ * sets, value cells, shard scratch); allocator overhead not included. */
+size_t am_series_bytes(struct am_series_store *s);
+
 /* The effective bucket bounds of a histogram family. */
 const double *am_series_bounds(struct am_series_store *s, enum am_metric m, unsigned *count);
 

@@ -30,7 +30,9 @@ struct am_server_opts {
     size_t arena_budget_bytes; /* per request */
 };
 
-/* Counters a listener keeps (relaxed atomics), read by self-metrics. */
+/* Counters a listener keeps, updated by every worker with relaxed atomics;
+ * read each field with __atomic_load_n(&f, __ATOMIC_RELAXED). read_timeouts
+ * counts connections closed mid-request (idle keep-alive closes are not). */
 struct am_server_stats {
     uint64_t accepted;
     uint64_t rejected_max_connections;
@@ -39,8 +41,9 @@ struct am_server_stats {
     uint64_t active;
 };
 
-/* Bind and listen on "host:port" ("0.0.0.0:4318", "[::1]:0", "localhost:9464").
- * Returns NULL with *why set on failure (errno logged). */
+/* Bind and listen on "host:port" ("0.0.0.0:4318", "[::1]:0", "localhost:9464",
+ * ":4318" = all interfaces, dual-stack when IPv6 exists). Returns NULL with
+ * *why set on failure (errno logged). Close it after every server detached. */
 struct am_listener *am_listener_open(const char *endpoint, const char **why);
 void am_listener_close(struct am_listener *l);
 /* The bound port (useful with port 0). */
@@ -50,8 +53,13 @@ int am_listener_port(const struct am_listener *l);
 struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
                                    const struct am_server_opts *opts,
                                    const struct am_router *router);
-/* Stop accepting; close idle connections; in-flight responses finish. */
+/* Stop accepting; close idle connections; in-flight responses finish (with
+ * Connection: close). Call on the loop's thread; s is freed once its last
+ * connection closes (maybe inside this call), so do not use it afterwards. */
 void am_server_detach(struct am_server *s);
+/* Stop accepting and close every connection now, whatever its state, and
+ * free s. For shutdown once the loop no longer runs (or from its thread). */
+void am_server_close(struct am_server *s);
 /* Shared per listener (all workers add to it). */
 const struct am_server_stats *am_listener_stats(const struct am_listener *l);
 

@@ -1,0 +1,472 @@
+/*
+ * classify.c - one span's attributes, in any dialect of SPEC.md 3.1, mapped
+ * to struct am_span_facts. The mapping is data: `rows` lists, per fact, the
+ * attribute keys to try in precedence order (current semconv first), and
+ * `op_values` maps each dialect's operation values. One pass over the span's
+ * attributes finds every known key through a small hash index built once.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "am/classify.h"
+#include "am/err.h"
+
+enum fact {
+    F_OP,
+    F_PROVIDER,
+    F_REQUEST_MODEL,
+    F_RESPONSE_MODEL,
+    F_TOK_INPUT,
+    F_TOK_OUTPUT,
+    F_TOK_CACHE_READ,
+    F_TOK_CACHE_WRITE,
+    F_TOK_REASONING,
+    F_AGENT_NAME,
+    F_TOOL_NAME,
+    F_CONVERSATION,
+    F_ERROR_TYPE,
+    F_COST,
+    F_COUNT
+};
+
+/* Row qualifiers: where an operation value comes from, or when a row applies. */
+enum qual {
+    Q_NONE,
+    Q_OP_SEMCONV,   /* gen_ai.operation.name: every value is taken */
+    Q_OP_VERCEL,    /* ai.operationId */
+    Q_OP_OPENINF,   /* openinference.span.kind */
+    Q_OP_LLM_TYPE,  /* llm.request.type (OpenLLMetry legacy) */
+    Q_OP_TRACELOOP, /* traceloop.span.kind */
+    Q_TL_AGENT,     /* only when traceloop.span.kind is "agent" */
+    Q_TL_TOOL,      /* only when traceloop.span.kind is "tool" */
+    Q_CUT_DOT,      /* keep the part before the first '.' ("openai.chat" -> "openai") */
+};
+
+struct row {
+    const char *key;
+    unsigned char fact;
+    unsigned char qual;
+};
+
+#define ROW(k, f, q)                                                                               \
+    {                                                                                              \
+        k, f, q                                                                                    \
+    }
+
+/* Per fact, first present wins; rows of one fact are contiguous and ordered. */
+static const struct row rows[] = {
+    ROW("gen_ai.operation.name", F_OP, Q_OP_SEMCONV),
+    ROW("ai.operationId", F_OP, Q_OP_VERCEL),
+    ROW("openinference.span.kind", F_OP, Q_OP_OPENINF),
+    ROW("llm.request.type", F_OP, Q_OP_LLM_TYPE),
+    ROW("traceloop.span.kind", F_OP, Q_OP_TRACELOOP),
+
+    ROW("gen_ai.provider.name", F_PROVIDER, Q_NONE),
+    ROW("gen_ai.system", F_PROVIDER, Q_NONE),
+    ROW("llm.provider", F_PROVIDER, Q_NONE),
+    ROW("llm.system", F_PROVIDER, Q_NONE),
+    ROW("ai.model.provider", F_PROVIDER, Q_CUT_DOT),
+
+    ROW("gen_ai.request.model", F_REQUEST_MODEL, Q_NONE),
+    ROW("llm.model_name", F_REQUEST_MODEL, Q_NONE),
+    ROW("ai.model.id", F_REQUEST_MODEL, Q_NONE),
+
+    ROW("gen_ai.response.model", F_RESPONSE_MODEL, Q_NONE),
+    ROW("llm.response.model_name", F_RESPONSE_MODEL, Q_NONE),
+    ROW("ai.response.model", F_RESPONSE_MODEL, Q_NONE),
+
+    ROW("gen_ai.usage.input_tokens", F_TOK_INPUT, Q_NONE),
+    ROW("gen_ai.usage.prompt_tokens", F_TOK_INPUT, Q_NONE),
+    ROW("llm.token_count.prompt", F_TOK_INPUT, Q_NONE),
+    ROW("ai.usage.inputTokens", F_TOK_INPUT, Q_NONE),
+    ROW("ai.usage.promptTokens", F_TOK_INPUT, Q_NONE),
+
+    ROW("gen_ai.usage.output_tokens", F_TOK_OUTPUT, Q_NONE),
+    ROW("gen_ai.usage.completion_tokens", F_TOK_OUTPUT, Q_NONE),
+    ROW("llm.token_count.completion", F_TOK_OUTPUT, Q_NONE),
+    ROW("ai.usage.outputTokens", F_TOK_OUTPUT, Q_NONE),
+    ROW("ai.usage.completionTokens", F_TOK_OUTPUT, Q_NONE),
+
+    ROW("gen_ai.usage.cache_read.input_tokens", F_TOK_CACHE_READ, Q_NONE),
+    ROW("gen_ai.usage.cache_read_input_tokens", F_TOK_CACHE_READ, Q_NONE),
+    ROW("llm.token_count.prompt_details.cache_read", F_TOK_CACHE_READ, Q_NONE),
+    ROW("ai.usage.cachedInputTokens", F_TOK_CACHE_READ, Q_NONE),
+
+    ROW("gen_ai.usage.cache_write.input_tokens", F_TOK_CACHE_WRITE, Q_NONE),
+    ROW("gen_ai.usage.cache_creation.input_tokens", F_TOK_CACHE_WRITE, Q_NONE),
+    ROW("gen_ai.usage.cache_creation_input_tokens", F_TOK_CACHE_WRITE, Q_NONE),
+    ROW("llm.token_count.prompt_details.cache_write", F_TOK_CACHE_WRITE, Q_NONE),
+
+    ROW("gen_ai.usage.reasoning.output_tokens", F_TOK_REASONING, Q_NONE),
+    ROW("gen_ai.usage.reasoning_tokens", F_TOK_REASONING, Q_NONE),
+    ROW("llm.token_count.completion_details.reasoning", F_TOK_REASONING, Q_NONE),
+    ROW("ai.usage.reasoningTokens", F_TOK_REASONING, Q_NONE),
+
+    ROW("gen_ai.agent.name", F_AGENT_NAME, Q_NONE),
+    ROW("traceloop.entity.name", F_AGENT_NAME, Q_TL_AGENT),
+    ROW("agent.name", F_AGENT_NAME, Q_NONE),
+    ROW("ai.telemetry.functionId", F_AGENT_NAME, Q_NONE),
+
+    ROW("gen_ai.tool.name", F_TOOL_NAME, Q_NONE),
+    ROW("traceloop.entity.name", F_TOOL_NAME, Q_TL_TOOL),
+    ROW("tool.name", F_TOOL_NAME, Q_NONE),
+    ROW("ai.toolCall.name", F_TOOL_NAME, Q_NONE),
+
+    ROW("gen_ai.conversation.id", F_CONVERSATION, Q_NONE),
+    ROW("traceloop.association.properties.session_id", F_CONVERSATION, Q_NONE),
+    ROW("session.id", F_CONVERSATION, Q_NONE),
+
+    ROW("error.type", F_ERROR_TYPE, Q_NONE),
+
+    ROW("llm.cost.total", F_COST, Q_NONE),
+    ROW("gen_ai.usage.cost", F_COST, Q_NONE),
+    ROW("operation.cost", F_COST, Q_NONE),
+};
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+_Static_assert(NROWS <= 64, "the presence mask is one uint64_t");
+
+/*
+ * Operation values per dialect. name NULL keeps the attribute's own value.
+ * Dialect values not listed here are not recognized and the next operation
+ * row is tried; gen_ai.operation.name values are always taken.
+ */
+struct op_value {
+    unsigned char qual;
+    struct am_str value; /* compared ASCII case-insensitively */
+    enum am_op op;
+    const char *name;
+};
+
+static const struct op_value op_values[] = {
+    {Q_OP_SEMCONV, AM_STR("invoke_agent"), AM_OP_AGENT, NULL},
+    {Q_OP_SEMCONV, AM_STR("chat"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("text_completion"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("generate_content"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("embeddings"), AM_OP_INFERENCE, NULL},
+    {Q_OP_SEMCONV, AM_STR("execute_tool"), AM_OP_TOOL, NULL},
+    {Q_OP_SEMCONV, AM_STR("fetch_response"), AM_OP_FETCH, NULL},
+
+    {Q_OP_VERCEL, AM_STR("ai.generateText"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.streamText"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.generateObject"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.streamObject"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.embed"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.embedMany"), AM_OP_WRAPPER, NULL},
+    {Q_OP_VERCEL, AM_STR("ai.generateText.doGenerate"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.streamText.doStream"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.generateObject.doGenerate"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.streamObject.doStream"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_VERCEL, AM_STR("ai.embed.doEmbed"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_VERCEL, AM_STR("ai.embedMany.doEmbed"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_VERCEL, AM_STR("ai.toolCall"), AM_OP_TOOL, "execute_tool"},
+
+    {Q_OP_OPENINF, AM_STR("LLM"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_OPENINF, AM_STR("EMBEDDING"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_OPENINF, AM_STR("AGENT"), AM_OP_AGENT, "invoke_agent"},
+    {Q_OP_OPENINF, AM_STR("TOOL"), AM_OP_TOOL, "execute_tool"},
+    {Q_OP_OPENINF, AM_STR("CHAIN"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("RETRIEVER"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("RERANKER"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("GUARDRAIL"), AM_OP_OTHER, ""},
+    {Q_OP_OPENINF, AM_STR("EVALUATOR"), AM_OP_OTHER, ""},
+
+    {Q_OP_LLM_TYPE, AM_STR("chat"), AM_OP_INFERENCE, "chat"},
+    {Q_OP_LLM_TYPE, AM_STR("completion"), AM_OP_INFERENCE, "text_completion"},
+    {Q_OP_LLM_TYPE, AM_STR("embedding"), AM_OP_INFERENCE, "embeddings"},
+    {Q_OP_LLM_TYPE, AM_STR("rerank"), AM_OP_OTHER, ""},
+
+    {Q_OP_TRACELOOP, AM_STR("agent"), AM_OP_AGENT, "invoke_agent"},
+    {Q_OP_TRACELOOP, AM_STR("tool"), AM_OP_TOOL, "execute_tool"},
+    {Q_OP_TRACELOOP, AM_STR("workflow"), AM_OP_OTHER, ""},
+    {Q_OP_TRACELOOP, AM_STR("task"), AM_OP_OTHER, ""},
+};
+
+/*
+ * The key index: open addressing over 256 slots, hashed on the length and
+ * the first and last 8 bytes of a key (every key is at least MIN_KEY long).
+ * It is built once, at first use, from `rows` and is read-only afterwards;
+ * this is the only state classify has. `rows_of[r]`, for the first row r
+ * of each key, has a bit for every row with that key (traceloop.entity.name
+ * serves two facts).
+ */
+#define NSLOTS 256
+#define EMPTY 0xff
+#define MIN_KEY 8
+
+static struct {
+    unsigned char slot[NSLOTS];
+    uint64_t rows_of[NROWS];
+    unsigned char len[NROWS];
+    unsigned char tl_kind_row; /* the traceloop.span.kind row */
+} idx;
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static uint64_t load8(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static unsigned key_hash(const char *p, size_t len)
+{
+    uint64_t h = load8(p) * 0x9e3779b97f4a7c15u;
+    h ^= load8(p + len - 8) * 0xc2b2ae3d27d4eb4fu;
+    h ^= (uint64_t)len * 0x165667b19e3779f9u;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdu;
+    return (unsigned)(h >> 56);
+}
+
+/* Row index of key, or -1. */
+static int key_find(const char *p, size_t len)
+{
+    if (len < MIN_KEY || len > 255) {
+        return -1;
+    }
+    for (unsigned s = key_hash(p, len);; s = (s + 1) & (NSLOTS - 1)) {
+        unsigned r = idx.slot[s];
+        if (r == EMPTY) {
+            return -1;
+        }
+        if (idx.len[r] == len && memcmp(rows[r].key, p, len) == 0) {
+            return (int)r;
+        }
+    }
+}
+
+static void idx_build(void)
+{
+    memset(idx.slot, EMPTY, sizeof(idx.slot));
+    for (unsigned r = 0; r < NROWS; r++) {
+        size_t len = strlen(rows[r].key);
+        idx.len[r] = (unsigned char)len;
+        int prev = key_find(rows[r].key, len);
+        if (prev >= 0) {
+            idx.rows_of[prev] |= UINT64_C(1) << r;
+            continue;
+        }
+        idx.rows_of[r] = UINT64_C(1) << r;
+        if (rows[r].qual == Q_OP_TRACELOOP) {
+            idx.tl_kind_row = (unsigned char)r;
+        }
+        unsigned s = key_hash(rows[r].key, len);
+        while (idx.slot[s] != EMPTY) {
+            s = (s + 1) & (NSLOTS - 1);
+        }
+        idx.slot[s] = (unsigned char)r;
+    }
+}
+
+/* What one pass over the attributes found: the value of each present key. */
+struct seen {
+    uint64_t mask; /* bit r: row r's key is present */
+    const struct am_anyval *val[NROWS];
+};
+
+static void scan(const struct am_attrs *attrs, struct seen *sn)
+{
+    sn->mask = 0;
+    for (size_t i = 0; i < attrs->count; i++) {
+        const struct am_kv *kv = &attrs->items[i];
+        int r = key_find(kv->key.ptr, kv->key.len);
+        if (r < 0 || (sn->mask & (UINT64_C(1) << r)) != 0) {
+            continue; /* unknown key, or a repeated one: the first wins */
+        }
+        for (uint64_t m = idx.rows_of[r]; m != 0; m &= m - 1) {
+            sn->val[__builtin_ctzll(m)] = &kv->val;
+        }
+        sn->mask |= idx.rows_of[r];
+    }
+}
+
+static const struct am_anyval *row_val(const struct seen *sn, unsigned r)
+{
+    return (sn->mask & (UINT64_C(1) << r)) ? sn->val[r] : NULL;
+}
+
+static bool val_str(const struct am_anyval *v, struct am_str *out)
+{
+    if (v->type != AM_VAL_STRING || v->u.s.len == 0) {
+        return false;
+    }
+    *out = v->u.s;
+    return true;
+}
+
+/* A number as int, double or decimal string. */
+static bool val_double(const struct am_anyval *v, double *out)
+{
+    switch (v->type) {
+    case AM_VAL_INT:
+        *out = (double)v->u.i;
+        return true;
+    case AM_VAL_DOUBLE:
+        *out = v->u.d;
+        return isfinite(*out);
+    case AM_VAL_STRING:
+        return am_str_to_double(v->u.s, out) == AM_OK && isfinite(*out);
+    default:
+        return false;
+    }
+}
+
+/* A token count: a non-negative integer as int, double or decimal string. */
+static bool val_tokens(const struct am_anyval *v, uint64_t *out)
+{
+    double d;
+    if (v->type == AM_VAL_INT) {
+        if (v->u.i < 0) {
+            return false;
+        }
+        *out = (uint64_t)v->u.i;
+        return true;
+    }
+    if (v->type == AM_VAL_STRING && am_str_to_u64(v->u.s, out) == AM_OK) {
+        return true;
+    }
+    if (!val_double(v, &d) || d < 0 || d >= 18446744073709551616.0) {
+        return false;
+    }
+    *out = (uint64_t)d;
+    return true;
+}
+
+static bool cstr_case_eq(struct am_str s, const char *c)
+{
+    return am_str_case_eq(s, am_str_from(c));
+}
+
+/* Map one operation row's value; false when the dialect value is unknown. */
+static bool take_op(unsigned qual, const struct am_anyval *v, struct am_span_facts *out)
+{
+    struct am_str s;
+    if (!val_str(v, &s)) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
+        const struct op_value *ov = &op_values[i];
+        if (ov->qual == qual && am_str_case_eq(s, ov->value)) {
+            out->op = ov->op;
+            out->operation = ov->name ? am_str_from(ov->name) : s;
+            return true;
+        }
+    }
+    if (qual != Q_OP_SEMCONV) {
+        return false;
+    }
+    out->op = AM_OP_OTHER;
+    out->operation = s;
+    return true;
+}
+
+static bool tl_kind_is(const struct seen *sn, const char *kind)
+{
+    const struct am_anyval *v = row_val(sn, idx.tl_kind_row);
+    struct am_str s;
+    return v && val_str(v, &s) && cstr_case_eq(s, kind);
+}
+
+static bool take_str(const struct row *rw, const struct seen *sn, const struct am_anyval *v,
+                     struct am_str *dst)
+{
+    struct am_str s;
+    if ((rw->qual == Q_TL_AGENT && !tl_kind_is(sn, "agent")) ||
+        (rw->qual == Q_TL_TOOL && !tl_kind_is(sn, "tool")) || !val_str(v, &s)) {
+        return false;
+    }
+    if (rw->qual == Q_CUT_DOT) {
+        const char *dot = memchr(s.ptr, '.', s.len);
+        if (dot && dot != s.ptr) {
+            s.len = (size_t)(dot - s.ptr);
+        }
+    }
+    *dst = s;
+    return true;
+}
+
+static bool take_tokens(struct am_span_facts *out, enum am_tok t, const struct am_anyval *v)
+{
+    if (!val_tokens(v, &out->tokens[t])) {
+        return false;
+    }
+    out->tokens_present |= 1u << t;
+    return true;
+}
+
+static bool take_cost(struct am_span_facts *out, const struct am_anyval *v)
+{
+    double d;
+    if (!val_double(v, &d) || d < 0) {
+        return false;
+    }
+    out->cost = d;
+    out->has_cost = true;
+    return true;
+}
+
+/* Try one row's value for its fact; true when the fact is now decided. */
+static bool take(const struct row *rw, const struct seen *sn, const struct am_anyval *v,
+                 struct am_span_facts *out)
+{
+    switch ((enum fact)rw->fact) {
+    case F_OP:
+        return take_op(rw->qual, v, out);
+    case F_PROVIDER:
+        return take_str(rw, sn, v, &out->provider);
+    case F_REQUEST_MODEL:
+        return take_str(rw, sn, v, &out->request_model);
+    case F_RESPONSE_MODEL:
+        return take_str(rw, sn, v, &out->response_model);
+    case F_TOK_INPUT:
+        return take_tokens(out, AM_TOK_INPUT, v);
+    case F_TOK_OUTPUT:
+        return take_tokens(out, AM_TOK_OUTPUT, v);
+    case F_TOK_CACHE_READ:
+        return take_tokens(out, AM_TOK_CACHE_READ, v);
+    case F_TOK_CACHE_WRITE:
+        return take_tokens(out, AM_TOK_CACHE_WRITE, v);
+    case F_TOK_REASONING:
+        return take_tokens(out, AM_TOK_REASONING, v);
+    case F_AGENT_NAME:
+        return take_str(rw, sn, v, &out->agent_name);
+    case F_TOOL_NAME:
+        return take_str(rw, sn, v, &out->tool_name);
+    case F_CONVERSATION:
+        return take_str(rw, sn, v, &out->conversation_id);
+    case F_ERROR_TYPE:
+        return take_str(rw, sn, v, &out->error_type);
+    case F_COST:
+        return take_cost(out, v);
+    case F_COUNT:
+        break;
+    }
+    return false;
+}
+
+void am_classify(const struct am_span *span, struct am_span_facts *out)
+{
+    struct seen sn;
+    uint32_t decided = 0; /* bit per enum fact */
+
+    pthread_once(&idx_once, idx_build);
+    memset(out, 0, sizeof(*out));
+    scan(&span->attrs, &sn);
+    /* Present rows in table order, which is precedence order within a fact. */
+    for (uint64_t m = sn.mask; m != 0; m &= m - 1) {
+        unsigned r = (unsigned)__builtin_ctzll(m);
+        if ((decided & (1u << rows[r].fact)) == 0 && take(&rows[r], &sn, sn.val[r], out)) {
+            decided |= 1u << rows[r].fact;
+        }
+    }
+    if (span->resource) {
+        out->service_name = span->resource->service_name;
+    }
+    if (span->status_code == AM_STATUS_ERROR) {
+        bool timeout = am_str_case_contains(out->error_type, AM_STR("timeout"));
+        out->outcome = timeout ? AM_OUTCOME_TIMEOUT : AM_OUTCOME_ERROR;
+    }
+    out->duration_ns = span->end_ns >= span->start_ns ? span->end_ns - span->start_ns : 0;
+}

@@ -1,0 +1,216 @@
+/*
+ * derive.c - span facts to observations (SPEC.md 3): agent requests, model
+ * inference (calls, tokens, cost), tool calls, and the OTel GenAI semconv
+ * histograms. Pure: the output's label views point into the facts (the
+ * request arena) or at static strings. Durations are integer nanoseconds
+ * converted to seconds once; every observation carries its span as exemplar.
+ */
+#include <string.h>
+
+#include "am/derive.h"
+
+struct emitter {
+    struct am_obs *out;
+    size_t n;
+    const struct am_span *span;
+};
+
+static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kind kind,
+                           double value)
+{
+    struct am_obs *o = &em->out[em->n++];
+    memset(o, 0, sizeof(*o));
+    o->metric = m;
+    o->kind = kind;
+    o->value = value;
+    memcpy(o->trace_id, em->span->trace_id, sizeof(o->trace_id));
+    memcpy(o->span_id, em->span->span_id, sizeof(o->span_id));
+    o->has_exemplar = 1;
+    return o;
+}
+
+static double seconds(uint64_t ns)
+{
+    return (double)ns / 1e9;
+}
+
+static bool has_tok(const struct am_span_facts *f, enum am_tok t)
+{
+    return (f->tokens_present & (1u << t)) != 0;
+}
+
+static struct am_str status_label(enum am_outcome o)
+{
+    switch (o) {
+    case AM_OUTCOME_ERROR:
+        return AM_STR("error");
+    case AM_OUTCOME_TIMEOUT:
+        return AM_STR("timeout");
+    case AM_OUTCOME_SUCCESS:
+        break;
+    }
+    return AM_STR("success");
+}
+
+struct am_str am_derive_agent_name(const struct am_span_facts *f)
+{
+    if (f->agent_name.len > 0) {
+        return f->agent_name;
+    }
+    if (f->service_name.len > 0) {
+        return f->service_name;
+    }
+    return AM_STR("unknown");
+}
+
+static void derive_agent(struct emitter *em, const struct am_span_facts *f, struct am_str agent)
+{
+    struct am_obs *o = emit(em, AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1);
+    o->labels[0] = agent;
+    o->labels[1] = status_label(f->outcome);
+    o = emit(em, AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
+    o->labels[0] = agent;
+}
+
+static void derive_tool(struct emitter *em, const struct am_span_facts *f, struct am_str agent)
+{
+    struct am_str tool = f->tool_name.len > 0 ? f->tool_name : AM_STR("unknown");
+    struct am_obs *o = emit(em, AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1);
+    o->labels[0] = agent;
+    o->labels[1] = tool;
+    o->labels[2] = status_label(f->outcome);
+    o = emit(em, AM_M_AGENT_TOOL_CALL_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
+    o->labels[0] = agent;
+    o->labels[1] = tool;
+}
+
+static void emit_tokens(struct emitter *em, enum am_metric m, const struct am_span_facts *f,
+                        enum am_tok t, struct am_str type, struct am_str agent, struct am_str model)
+{
+    if (!has_tok(f, t)) {
+        return;
+    }
+    struct am_obs *o = emit(em, m, AM_OBS_INC, (double)f->tokens[t]);
+    o->labels[0] = agent;
+    o->labels[1] = model;
+    o->labels[2] = type;
+}
+
+/* The price of the response model, else of the request model. */
+static const struct am_price *find_price(const struct am_pricing *pricing,
+                                         const struct am_span_facts *f, struct am_str model)
+{
+    const struct am_price *price = am_pricing_lookup(pricing, model);
+    if (price == NULL && f->request_model.len > 0 && !am_str_eq(f->request_model, model)) {
+        price = am_pricing_lookup(pricing, f->request_model);
+    }
+    return price;
+}
+
+/*
+ * A carried cost is taken at its word. Otherwise a priced model always adds
+ * its cost (0 included, so the series exists); an unpriced one adds nothing
+ * and counts its tokens in agentmeter_unpriced_tokens_total instead.
+ */
+static void emit_cost(struct emitter *em, const struct am_derive_opts *opts,
+                      const struct am_span_facts *f, struct am_str agent, struct am_str model)
+{
+    double cost = f->cost;
+    struct am_obs *o;
+    if (!f->has_cost) {
+        const struct am_price *price = find_price(opts->pricing, f, model);
+        if (price == NULL) {
+            if (has_tok(f, AM_TOK_INPUT) || has_tok(f, AM_TOK_OUTPUT)) {
+                o = emit(em, AM_M_SELF_UNPRICED_TOKENS_TOTAL, AM_OBS_INC,
+                         (double)f->tokens[AM_TOK_INPUT] + (double)f->tokens[AM_TOK_OUTPUT]);
+                o->labels[0] = model;
+            }
+            return;
+        }
+        cost = am_pricing_cost(price, f->tokens);
+    }
+    o = emit(em, AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, cost);
+    o->labels[0] = agent;
+    o->labels[1] = model;
+}
+
+static void derive_inference(struct emitter *em, const struct am_derive_opts *opts,
+                             const struct am_span_facts *f, struct am_str agent)
+{
+    struct am_str model = am_facts_model_id(f);
+    struct am_obs *o = emit(em, AM_M_MODEL_INFERENCE_CALLS_TOTAL, AM_OBS_INC, 1);
+    o->labels[0] = agent;
+    o->labels[1] = model;
+    o = emit(em, AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
+    o->labels[0] = agent;
+    o->labels[1] = model;
+
+    enum am_metric use = AM_M_AGENT_TOKEN_USAGE_TOTAL;
+    enum am_metric detail = AM_M_AGENT_TOKEN_USAGE_DETAIL_TOTAL;
+    emit_tokens(em, use, f, AM_TOK_INPUT, AM_STR("input"), agent, model);
+    emit_tokens(em, use, f, AM_TOK_OUTPUT, AM_STR("output"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_CACHE_READ, AM_STR("cache_read"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_CACHE_WRITE, AM_STR("cache_write"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_REASONING, AM_STR("reasoning"), agent, model);
+    emit_cost(em, opts, f, agent, model);
+}
+
+/* The four label values both semconv families start with. */
+static struct am_obs *emit_semconv(struct emitter *em, enum am_metric m, double value,
+                                   const struct am_span_facts *f)
+{
+    struct am_obs *o = emit(em, m, AM_OBS_OBSERVE, value);
+    o->labels[0] = f->operation;
+    o->labels[1] = f->provider;
+    o->labels[2] = f->request_model;
+    o->labels[3] = f->response_model;
+    return o;
+}
+
+static void derive_semconv(struct emitter *em, const struct am_span_facts *f)
+{
+    struct am_obs *o = emit_semconv(em, AM_M_GENAI_OPERATION_DURATION, seconds(f->duration_ns), f);
+    if (f->error_type.len > 0) {
+        o->labels[4] = f->error_type;
+    } else if (f->outcome != AM_OUTCOME_SUCCESS) {
+        o->labels[4] = AM_STR("_OTHER");
+    }
+    if (f->op != AM_OP_INFERENCE) {
+        return;
+    }
+    if (has_tok(f, AM_TOK_INPUT)) {
+        o = emit_semconv(em, AM_M_GENAI_TOKEN_USAGE, (double)f->tokens[AM_TOK_INPUT], f);
+        o->labels[4] = AM_STR("input");
+    }
+    if (has_tok(f, AM_TOK_OUTPUT)) {
+        o = emit_semconv(em, AM_M_GENAI_TOKEN_USAGE, (double)f->tokens[AM_TOK_OUTPUT], f);
+        o->labels[4] = AM_STR("output");
+    }
+}
+
+size_t am_derive_span(const struct am_derive_opts *opts, const struct am_span *span,
+                      const struct am_span_facts *facts, struct am_obs *out)
+{
+    struct emitter em = {out, 0, span};
+    struct am_str agent = am_derive_agent_name(facts);
+
+    switch (facts->op) {
+    case AM_OP_AGENT:
+        derive_agent(&em, facts, agent);
+        break;
+    case AM_OP_INFERENCE:
+        derive_inference(&em, opts, facts, agent);
+        break;
+    case AM_OP_TOOL:
+        derive_tool(&em, facts, agent);
+        break;
+    case AM_OP_WRAPPER:
+    case AM_OP_FETCH:
+    case AM_OP_OTHER:
+        return 0;
+    }
+    if (opts->semconv_metrics) {
+        derive_semconv(&em, facts);
+    }
+    return em.n;
+}

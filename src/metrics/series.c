@@ -1,0 +1,615 @@
+/*
+ * series.c - the metric store: creation, the sharded label-set registry and
+ * the ingest path (am_series_apply). Invariants: a label set is interned once
+ * in the registry, which alone decides cardinality (max_series_per_metric);
+ * worker shards only cache entry -> cell and hold additive values; gauge
+ * values and counter SETs live in the registry entry. See
+ * docs/design/metrics.md and SPEC.md 2, 4 (max_series_per_metric).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "am/alloc.h"
+#include "am/err.h"
+#include "am/series.h"
+#include "am/str.h"
+#include "series_int.h"
+
+#define POOL_FIRST_CHUNK 4096
+#define POOL_MAX_CHUNK 65536
+#define MAP_FIRST_CAP 16
+#define DEFAULT_VALUE_BYTES 256
+#define OVERFLOW_VALUE "__overflow__"
+
+static void *pool_alloc(struct am_series_store *s, struct series_pool *p, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    struct series_chunk *c = p->head;
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = p->next_cap ? p->next_cap : POOL_FIRST_CHUNK;
+        if (cap < n) {
+            cap = n;
+        }
+        c = am_try_malloc(sizeof(*c) + cap);
+        if (c == NULL) {
+            return NULL;
+        }
+        atomic_fetch_add(&s->bytes, sizeof(*c) + cap);
+        c->next = p->head;
+        c->used = 0;
+        c->cap = cap;
+        p->head = c;
+        p->next_cap = cap * 2 > POOL_MAX_CHUNK ? POOL_MAX_CHUNK : cap * 2;
+    }
+    void *r = c->data + c->used;
+    c->used += n;
+    return r;
+}
+
+static void pool_fini(struct series_pool *p)
+{
+    struct series_chunk *c = p->head;
+    while (c != NULL) {
+        struct series_chunk *next = c->next;
+        am_free(c);
+        c = next;
+    }
+    p->head = NULL;
+}
+
+/* Make room for one more slot (load factor <= 3/4). Returns AM_OK or AM_ENOMEM. */
+static int map_reserve(struct am_series_store *s, struct series_map *mp)
+{
+    size_t cap = mp->slots ? mp->mask + 1 : 0;
+    if ((mp->used + 1) * 4 <= cap * 3) {
+        return AM_OK;
+    }
+    size_t ncap = cap ? cap * 2 : MAP_FIRST_CAP;
+    struct series_slot *ns = am_try_calloc(ncap, sizeof(*ns));
+    if (ns == NULL) {
+        return AM_ENOMEM;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        if (mp->slots[i].ptr == NULL) {
+            continue;
+        }
+        size_t j = mp->slots[i].hash & (ncap - 1);
+        while (ns[j].ptr != NULL) {
+            j = (j + 1) & (ncap - 1);
+        }
+        ns[j] = mp->slots[i];
+    }
+    am_free(mp->slots);
+    atomic_fetch_add(&s->bytes, ncap * sizeof(*ns));
+    atomic_fetch_sub(&s->bytes, cap * sizeof(*ns));
+    mp->slots = ns;
+    mp->mask = ncap - 1;
+    return AM_OK;
+}
+
+/* Insert after map_reserve succeeded. */
+static void map_put(struct series_map *mp, uint64_t hash, void *ptr)
+{
+    size_t i = hash & mp->mask;
+    while (mp->slots[i].ptr != NULL) {
+        i = (i + 1) & mp->mask;
+    }
+    mp->slots[i].hash = hash;
+    mp->slots[i].ptr = ptr;
+    mp->used++;
+}
+
+static int entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
+                         unsigned lc)
+{
+    if (e->metric != m) {
+        return 0;
+    }
+    for (unsigned i = 0; i < lc; i++) {
+        if ((v[i].len > 0 && memcmp(e->values[i], v[i].ptr, v[i].len) != 0) ||
+            e->values[i][v[i].len] != '\0') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Probe mp for the label set; via_cell says whether slots hold cells or entries. */
+static void *map_find(const struct series_map *mp, uint64_t hash, uint32_t m,
+                      const struct am_str *v, unsigned lc, int via_cell)
+{
+    if (mp->slots == NULL) {
+        return NULL;
+    }
+    for (size_t i = hash & mp->mask; mp->slots[i].ptr != NULL; i = (i + 1) & mp->mask) {
+        if (mp->slots[i].hash != hash) {
+            continue;
+        }
+        void *p = mp->slots[i].ptr;
+        const struct series_entry *e = via_cell ? ((struct series_cell *)p)->entry : p;
+        if (entry_matches(e, m, v, lc)) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+struct series_cell *series_map_cell_of(const struct series_map *mp, const struct series_entry *e)
+{
+    if (mp->slots == NULL) {
+        return NULL;
+    }
+    for (size_t i = e->hash & mp->mask; mp->slots[i].ptr != NULL; i = (i + 1) & mp->mask) {
+        struct series_cell *c = mp->slots[i].ptr;
+        if (c->entry == e) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid or NUL. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    if (c < 0x80) {
+        return c != 0;
+    }
+    size_t len;
+    unsigned lo = 0x80;
+    unsigned hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+static int utf8_clean(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (p[i] != 0 && p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(p + i, n - i);
+        if (k == 0) {
+            return 0;
+        }
+        i += k;
+    }
+    return 1;
+}
+
+/*
+ * Make *v valid UTF-8 with no NUL and at most max bytes. A repaired value is
+ * written to out (max bytes) and *v pointed at it. Every invalid byte (and
+ * NUL, which the NUL-terminated interned copy cannot hold) becomes U+FFFD;
+ * truncation stops at a character boundary. Returns a bit per reason.
+ */
+static unsigned label_sanitize(struct am_str *v, size_t max, char *out)
+{
+    const unsigned char *p = (const unsigned char *)v->ptr;
+    if (v->len <= max && utf8_clean(p, v->len)) {
+        return 0;
+    }
+    unsigned why = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < v->len;) {
+        size_t k = utf8_seq(p + i, v->len - i);
+        const char *src = (const char *)p + i;
+        size_t outk = k;
+        if (k == 0) {
+            why |= 1u << SERIES_TRUNC_INVALID_UTF8;
+            src = "\xEF\xBF\xBD";
+            outk = 3;
+            k = 1;
+        }
+        if (o + outk > max) {
+            why |= 1u << SERIES_TRUNC_TOO_LONG;
+            break;
+        }
+        memcpy(out + o, src, outk);
+        o += outk;
+        i += k;
+    }
+    v->ptr = out;
+    v->len = o;
+    return why;
+}
+
+static uint64_t labels_hash(uint32_t m, const struct am_str *v, unsigned lc)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ULL * (m + 1);
+    for (unsigned i = 0; i < lc; i++) {
+        h = am_hash_seed(v[i].ptr, v[i].len, h);
+    }
+    return h;
+}
+
+/* Allocate and fill an entry in rs's pool; NULL on allocation failure. */
+static struct series_entry *entry_new(struct am_series_store *s, struct series_rshard *rs,
+                                      uint64_t hash, uint32_t m, const struct am_str *v,
+                                      unsigned lc)
+{
+    size_t n = sizeof(struct series_entry) + lc * sizeof(char *);
+    for (unsigned i = 0; i < lc; i++) {
+        n += v[i].len + 1;
+    }
+    struct series_entry *e = pool_alloc(s, &rs->pool, n);
+    if (e == NULL) {
+        return NULL;
+    }
+    char *str = (char *)&e->values[lc];
+    for (unsigned i = 0; i < lc; i++) {
+        if (v[i].len > 0) {
+            memcpy(str, v[i].ptr, v[i].len);
+        }
+        str[v[i].len] = '\0';
+        e->values[i] = str;
+        str += v[i].len + 1;
+    }
+    e->hash = hash;
+    e->value = 0;
+    e->metric = m;
+    e->overflow = 0;
+    e->has_set = 0;
+    return e;
+}
+
+/* Take one of family m's max_series slots; 0 when the cap is reached. */
+static int cap_take(struct am_series_store *s, uint32_t m)
+{
+    if (s->max_series == 0) {
+        atomic_fetch_add(&s->fam_count[m], 1);
+        return 1;
+    }
+    size_t c = atomic_load(&s->fam_count[m]);
+    while (c < s->max_series) {
+        if (atomic_compare_exchange_weak(&s->fam_count[m], &c, c + 1)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Find or intern the (sanitized) label set in the registry. as_overflow
+ * creates the family's overflow series without taking a cap slot. Returns
+ * the entry, NULL with *capped set when the family is full, or NULL on
+ * allocation failure.
+ */
+static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash, uint32_t m,
+                                       const struct am_str *v, int as_overflow, int *capped)
+{
+    unsigned lc = am_family_get(m)->label_count;
+    struct series_rshard *rs = &s->reg[hash >> (64 - SERIES_REG_BITS)];
+    pthread_mutex_lock(&rs->mu);
+    struct series_entry *e = map_find(&rs->map, hash, m, v, lc, 0);
+    if (e != NULL) {
+        goto out;
+    }
+    if (map_reserve(s, &rs->map) != AM_OK) {
+        goto out;
+    }
+    if (!as_overflow && !cap_take(s, m)) {
+        *capped = 1;
+        goto out;
+    }
+    e = entry_new(s, rs, hash, m, v, lc);
+    if (e == NULL) {
+        if (!as_overflow) {
+            atomic_fetch_sub(&s->fam_count[m], 1);
+        }
+        goto out;
+    }
+    e->overflow = (uint8_t)as_overflow;
+    e->next = rs->head[m];
+    rs->head[m] = e;
+    map_put(&rs->map, hash, e);
+out:
+    pthread_mutex_unlock(&rs->mu);
+    return e;
+}
+
+static struct series_entry *overflow_entry(struct am_series_store *s, uint32_t m)
+{
+    struct series_entry *e = atomic_load(&s->overflow_entry[m]);
+    if (e != NULL) {
+        return e;
+    }
+    unsigned lc = am_family_get(m)->label_count;
+    size_t len = strlen(OVERFLOW_VALUE);
+    struct am_str v[AM_MAX_LABELS];
+    for (unsigned i = 0; i < lc; i++) {
+        v[i].ptr = OVERFLOW_VALUE;
+        v[i].len = len < s->max_value_bytes ? len : s->max_value_bytes;
+    }
+    int capped = 0;
+    e = reg_intern(s, labels_hash(m, v, lc), m, v, 1, &capped);
+    if (e != NULL) {
+        atomic_store(&s->overflow_entry[m], e);
+    }
+    return e;
+}
+
+static size_t cell_size(const struct am_series_store *s, uint32_t m)
+{
+    size_t n = sizeof(struct series_cell);
+    if (am_family_get(m)->type == AM_TYPE_HISTOGRAM) {
+        n += (s->nbounds[m] + 1) * sizeof(uint64_t);
+    }
+    return n;
+}
+
+/* The cell of entry e in shard w, created on first use; NULL on ENOMEM. */
+static struct series_cell *cell_get(struct am_series_store *s, struct series_wshard *w,
+                                    const struct series_entry *e)
+{
+    struct series_cell *c = series_map_cell_of(&w->map, e);
+    if (c != NULL) {
+        return c;
+    }
+    if (map_reserve(s, &w->map) != AM_OK) {
+        return NULL;
+    }
+    size_t n = cell_size(s, e->metric);
+    c = pool_alloc(s, &w->pool, n);
+    if (c == NULL) {
+        return NULL;
+    }
+    memset(c, 0, n);
+    c->entry = e;
+    map_put(&w->map, e->hash, c);
+    return c;
+}
+
+/* Resolve an observation's label set to its cell in w (slow path on a miss). */
+static int cell_resolve(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o,
+                        struct series_cell **out)
+{
+    unsigned lc = am_family_get(o->metric)->label_count;
+    struct am_str v[AM_MAX_LABELS];
+    for (unsigned i = 0; i < lc; i++) {
+        v[i] = o->labels[i];
+        unsigned why =
+            label_sanitize(&v[i], s->max_value_bytes, w->scratch + i * s->max_value_bytes);
+        for (unsigned r = 0; r < SERIES_TRUNC_COUNT; r++) {
+            w->truncated[r] += (why >> r) & 1u;
+        }
+    }
+    uint64_t hash = labels_hash(o->metric, v, lc);
+    *out = map_find(&w->map, hash, o->metric, v, lc, 1);
+    if (*out != NULL) {
+        return AM_OK;
+    }
+    int capped = 0;
+    struct series_entry *e = reg_intern(s, hash, o->metric, v, 0, &capped);
+    if (e == NULL && capped) {
+        e = overflow_entry(s, o->metric);
+        w->overflow[o->metric] += e != NULL;
+    }
+    if (e == NULL) {
+        return AM_ENOMEM;
+    }
+    *out = cell_get(s, w, e);
+    return *out != NULL ? AM_OK : AM_ENOMEM;
+}
+
+static int obs_valid(const struct am_obs *o)
+{
+    if ((unsigned)o->metric >= AM_M_COUNT || series_is_synth(o->metric)) {
+        return 0;
+    }
+    enum am_metric_type t = am_family_get(o->metric)->type;
+    switch (o->kind) {
+    case AM_OBS_INC:
+        if (t == AM_TYPE_COUNTER) {
+            return o->value >= 0; /* false for NaN too */
+        }
+        return t == AM_TYPE_GAUGE && !isnan(o->value);
+    case AM_OBS_SET:
+        return t == AM_TYPE_GAUGE || (t == AM_TYPE_COUNTER && o->value >= 0);
+    case AM_OBS_OBSERVE:
+        return t == AM_TYPE_HISTOGRAM && !isnan(o->value);
+    }
+    return 0;
+}
+
+/* Index of the first bound >= v (inclusive upper bounds), n for +Inf. */
+static unsigned bucket_index(const double *b, unsigned n, double v)
+{
+    unsigned lo = 0;
+    unsigned hi = n;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (v <= b[mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
+}
+
+/* Gauge values and counter SETs live in the registry entry (see the header). */
+static void entry_update(struct am_series_store *s, const struct am_obs *o,
+                         const struct series_cell *c)
+{
+    struct series_entry *e = (struct series_entry *)c->entry;
+    struct series_rshard *rs = &s->reg[e->hash >> (64 - SERIES_REG_BITS)];
+    pthread_mutex_lock(&rs->mu);
+    if (o->kind == AM_OBS_SET) {
+        e->value = o->value;
+        e->has_set = 1;
+    } else {
+        e->value += o->value;
+    }
+    pthread_mutex_unlock(&rs->mu);
+}
+
+static int apply_one(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o)
+{
+    if (!obs_valid(o)) {
+        return AM_EINVAL;
+    }
+    struct series_cell *c;
+    int rc = cell_resolve(s, w, o, &c);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    enum am_metric_type t = am_family_get(o->metric)->type;
+    if (t == AM_TYPE_HISTOGRAM) {
+        c->counts[bucket_index(s->bounds[o->metric], s->nbounds[o->metric], o->value)]++;
+        c->value += o->value;
+    } else if (t == AM_TYPE_COUNTER && o->kind == AM_OBS_INC) {
+        c->value += o->value;
+    } else {
+        entry_update(s, o, c);
+    }
+    return AM_OK;
+}
+
+/*
+ * One lock for the whole batch. A malformed observation is skipped and the
+ * rest still applied; the first error code is returned.
+ */
+int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs, size_t n)
+{
+    if (shard >= s->nshards) {
+        return AM_EINVAL;
+    }
+    struct series_wshard *w = &s->shards[shard];
+    int first = AM_OK;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        int rc = apply_one(s, w, &obs[i]);
+        if (rc != AM_OK && first == AM_OK) {
+            first = rc;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return first;
+}
+
+static int bounds_valid(const struct am_bucket_override *b)
+{
+    if ((unsigned)b->metric >= AM_M_COUNT || b->count > AM_MAX_BUCKETS ||
+        am_family_get(b->metric)->type != AM_TYPE_HISTOGRAM) {
+        return 0;
+    }
+    for (unsigned i = 0; i < b->count; i++) {
+        if (!isfinite(b->bounds[i]) || (i > 0 && !(b->bounds[i] > b->bounds[i - 1]))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int store_bounds(struct am_series_store *s, const struct am_series_opts *opts)
+{
+    for (unsigned m = 0; m < AM_M_COUNT; m++) {
+        const struct am_family *f = am_family_get(m);
+        s->nbounds[m] = f->bucket_count;
+        memcpy(s->bounds[m], f->buckets, sizeof(f->buckets));
+    }
+    for (size_t i = 0; i < opts->bucket_count; i++) {
+        const struct am_bucket_override *b = &opts->buckets[i];
+        if (!bounds_valid(b)) {
+            return AM_EINVAL;
+        }
+        s->nbounds[b->metric] = b->count;
+        memcpy(s->bounds[b->metric], b->bounds, b->count * sizeof(double));
+    }
+    return AM_OK;
+}
+
+struct am_series_store *am_series_create(const struct am_series_opts *opts)
+{
+    if (opts->shards == 0) {
+        return NULL;
+    }
+    struct am_series_store *s = am_try_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->nshards = opts->shards;
+    s->max_series = opts->max_series_per_metric;
+    s->max_value_bytes =
+        opts->max_label_value_bytes ? opts->max_label_value_bytes : DEFAULT_VALUE_BYTES;
+    atomic_store(&s->bytes, sizeof(*s));
+    for (unsigned i = 0; i < SERIES_REG_SHARDS; i++) {
+        pthread_mutex_init(&s->reg[i].mu, NULL);
+    }
+    if (store_bounds(s, opts) != AM_OK) {
+        goto fail;
+    }
+    s->shards = am_try_calloc(s->nshards, sizeof(*s->shards));
+    if (s->shards == NULL) {
+        goto fail;
+    }
+    for (unsigned i = 0; i < s->nshards; i++) {
+        pthread_mutex_init(&s->shards[i].mu, NULL);
+    }
+    for (unsigned i = 0; i < s->nshards; i++) {
+        s->shards[i].scratch = am_try_malloc(AM_MAX_LABELS * s->max_value_bytes);
+        if (s->shards[i].scratch == NULL) {
+            goto fail;
+        }
+    }
+    atomic_fetch_add(&s->bytes,
+                     s->nshards * (sizeof(*s->shards) + AM_MAX_LABELS * s->max_value_bytes));
+    return s;
+fail:
+    am_series_destroy(s);
+    return NULL;
+}
+
+void am_series_destroy(struct am_series_store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (unsigned i = 0; i < SERIES_REG_SHARDS; i++) {
+        pool_fini(&s->reg[i].pool);
+        am_free(s->reg[i].map.slots);
+        pthread_mutex_destroy(&s->reg[i].mu);
+    }
+    for (unsigned i = 0; s->shards != NULL && i < s->nshards; i++) {
+        pool_fini(&s->shards[i].pool);
+        am_free(s->shards[i].map.slots);
+        am_free(s->shards[i].scratch);
+        pthread_mutex_destroy(&s->shards[i].mu);
+    }
+    am_free(s->shards);
+    am_free(s);
+}
+
+size_t am_series_bytes(struct am_series_store *s)
+{
+    return atomic_load(&s->bytes);
+}
+
+const double *am_series_bounds(struct am_series_store *s, enum am_metric m, unsigned *count)
+{
+    *count = (unsigned)m < AM_M_COUNT ? s->nbounds[m] : 0;
+    return (unsigned)m < AM_M_COUNT ? s->bounds[m] : NULL;
+}

@@ -1,0 +1,111 @@
+/*
+ * series_int.h - the layout of the metric store, shared by series.c (create,
+ * apply, the label-set registry) and series_visit.c (merged snapshots).
+ * Nothing here is public: include/am/series.h is the contract and
+ * docs/design/metrics.md the reasoning.
+ */
+#ifndef AM_SERIES_INT_H
+#define AM_SERIES_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "am/series.h"
+
+/* Registry shards: top bits of the label-set hash pick one. */
+#define SERIES_REG_BITS 6
+#define SERIES_REG_SHARDS (1u << SERIES_REG_BITS)
+
+enum series_trunc_reason { SERIES_TRUNC_INVALID_UTF8, SERIES_TRUNC_TOO_LONG, SERIES_TRUNC_COUNT };
+
+/* Bump allocator for memory that lives as long as the store. */
+struct series_chunk {
+    struct series_chunk *next;
+    size_t used;
+    size_t cap;
+    unsigned char data[];
+};
+
+struct series_pool {
+    struct series_chunk *head;
+    size_t next_cap;
+};
+
+/*
+ * One interned label set (a series identity), owned by a registry shard.
+ * Everything but value/has_set is immutable once published; value/has_set
+ * change only under the owning registry shard's mutex.
+ */
+struct series_entry {
+    uint64_t hash;
+    struct series_entry *next; /* same family, same registry shard */
+    double value;              /* gauges: the value; counters: the last SET */
+    uint32_t metric;
+    uint8_t overflow; /* the family's "__overflow__" series */
+    uint8_t has_set;
+    const char *values[]; /* family label_count, NUL-terminated, no NUL inside */
+};
+
+/* A worker shard's value cell for one series. */
+struct series_cell {
+    const struct series_entry *entry;
+    double value;      /* counters: sum of increments; histograms: sum */
+    uint64_t counts[]; /* histograms: per bound, then +Inf (non-cumulative) */
+};
+
+struct series_slot {
+    uint64_t hash;
+    void *ptr; /* registry: series_entry; worker shard: series_cell; NULL = empty */
+};
+
+/* Open addressing, linear probing, power-of-two capacity. */
+struct series_map {
+    struct series_slot *slots;
+    size_t mask;
+    size_t used;
+};
+
+struct series_rshard {
+    pthread_mutex_t mu;
+    struct series_map map;
+    struct series_pool pool;
+    struct series_entry *head[AM_M_COUNT];
+    char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
+};
+
+struct series_wshard {
+    pthread_mutex_t mu;
+    struct series_map map;
+    struct series_pool pool;
+    uint64_t overflow[AM_M_COUNT];
+    uint64_t truncated[SERIES_TRUNC_COUNT];
+    char *scratch; /* AM_MAX_LABELS * max_value_bytes, for repaired values */
+    char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
+};
+
+struct am_series_store {
+    unsigned nshards;
+    size_t max_series;
+    size_t max_value_bytes;
+    unsigned nbounds[AM_M_COUNT];
+    double bounds[AM_M_COUNT][AM_MAX_BUCKETS];
+    atomic_size_t fam_count[AM_M_COUNT]; /* regular label sets per family */
+    _Atomic(struct series_entry *) overflow_entry[AM_M_COUNT];
+    atomic_size_t bytes;
+    struct series_rshard reg[SERIES_REG_SHARDS];
+    struct series_wshard *shards;
+};
+
+/* The families whose series the store synthesizes rather than stores. */
+static inline int series_is_synth(enum am_metric m)
+{
+    return m == AM_M_SELF_SERIES_ACTIVE || m == AM_M_SELF_SERIES_OVERFLOW_TOTAL ||
+           m == AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL;
+}
+
+/* Find the shard cell of entry e (pointer identity), or NULL. */
+struct series_cell *series_map_cell_of(const struct series_map *mp, const struct series_entry *e);
+
+#endif

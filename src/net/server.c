@@ -1,0 +1,714 @@
+/*
+ * server.c - listening sockets and HTTP/1.1 connections (am/server.h).
+ * A connection reads into a capped buffer whose first `keep` bytes are the
+ * head of the request being parsed (the views of am_http1 point there);
+ * body bytes are dropped from the buffer once the parser has copied them.
+ * Output is queued in wbuf and written without blocking; EPOLLOUT is watched
+ * only while wbuf is non-empty. A bad peer only ever closes its own
+ * connection. Design notes: docs/design/net.md.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "am/alloc.h"
+#include "am/arena.h"
+#include "am/err.h"
+#include "am/http1.h"
+#include "am/log.h"
+#include "am/server.h"
+
+#define LISTEN_BACKLOG 1024
+#define ACCEPT_BATCH 64
+#define CONN_READ_CHUNK (16u * 1024) /* one read; also the slack past the head */
+#define CONN_WBUF_HIGH (1u << 20)    /* parse no new request past this much output */
+#define CONN_RESP_MAX ((size_t)1 << 30)
+#define CONN_LINGER_NS (2ull * 1000000000ull)
+
+#define STAT_ADD(l, f, n) __atomic_fetch_add(&(l)->stats.f, (n), __ATOMIC_RELAXED)
+#define STAT_SUB(l, f, n) __atomic_fetch_sub(&(l)->stats.f, (n), __ATOMIC_RELAXED)
+
+struct am_listener {
+    int fd;
+    int port;
+    struct am_server_stats stats;
+};
+
+struct conn;
+
+struct am_server {
+    struct am_loop *loop;
+    struct am_listener *listener;
+    struct am_server_opts opts;
+    const struct am_router *router;
+    struct conn *conns;
+    size_t nconns;
+    bool detached;
+    bool in_detach;
+};
+
+enum conn_phase {
+    CONN_OPEN,    /* reading and answering requests */
+    CONN_CLOSING, /* last response queued: flush, then linger */
+    CONN_LINGER,  /* write side shut: drain input until EOF or the linger timer */
+};
+
+struct conn {
+    struct am_server *srv;
+    int fd;
+    enum conn_phase phase;
+    bool idle; /* no byte of the next request seen yet */
+    unsigned watching;
+    uint64_t timer;
+    struct am_buf rbuf;
+    size_t keep; /* rbuf[0, keep) holds the current request's head */
+    size_t woff; /* wbuf[0, woff) is already written */
+    struct am_buf wbuf;
+    struct am_http1_parser parser;
+    struct am_arena *arena;
+    struct am_http_response resp;
+    struct conn *prev;
+    struct conn *next;
+};
+
+static void conn_close(struct conn *c);
+static void conn_settle(struct conn *c);
+
+/* ---- listener ---- */
+
+static int split_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port)
+{
+    const char *colon;
+    const char *h = ep;
+    size_t hlen;
+    if (ep[0] == '[') {
+        const char *close = strchr(ep, ']');
+        if (close == NULL || close[1] != ':') {
+            return AM_EINVAL;
+        }
+        h = ep + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(ep, ':');
+        if (colon == NULL || memchr(ep, ':', (size_t)(colon - ep)) != NULL) {
+            return AM_EINVAL;
+        }
+        hlen = (size_t)(colon - ep);
+    }
+    uint64_t p;
+    if (hlen >= host_cap || am_str_to_u64(am_str_from(colon + 1), &p) != AM_OK || p > 65535) {
+        return AM_EINVAL;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (uint16_t)p;
+    return AM_OK;
+}
+
+static int bind_one(const struct sockaddr *sa, socklen_t salen, const char **why)
+{
+    int one = 1;
+    int zero = 0;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why = "socket failed";
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    }
+    if (bind(fd, sa, salen) != 0) {
+        *why = "bind failed";
+        goto fail;
+    }
+    if (listen(fd, LISTEN_BACKLOG) != 0) {
+        *why = "listen failed";
+        goto fail;
+    }
+    return fd;
+fail:
+    AM_LOG_ERROR("net", "%s: %s", *why, strerror(errno));
+    close(fd);
+    return -1;
+}
+
+/* All interfaces: dual-stack [::] when IPv6 exists, else 0.0.0.0. */
+static int bind_any(uint16_t port, const char **why)
+{
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+    s6.sin6_addr = in6addr_any;
+    s4.sin_addr.s_addr = htonl(INADDR_ANY);
+    int fd = bind_one((const struct sockaddr *)&s6, sizeof(s6), why);
+    if (fd < 0) {
+        fd = bind_one((const struct sockaddr *)&s4, sizeof(s4), why);
+    }
+    return fd;
+}
+
+static int bind_host(const char *host, uint16_t port, const char **why)
+{
+    char service[8];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    int gai = getaddrinfo(host, service, &hints, &res);
+    if (gai != 0) {
+        AM_LOG_ERROR("net", "resolve %s: %s", host, gai_strerror(gai));
+        *why = "cannot resolve listen host";
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = bind_one(ai->ai_addr, ai->ai_addrlen, why);
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        return -1;
+    }
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+struct am_listener *am_listener_open(const char *endpoint, const char **why)
+{
+    char host[256];
+    uint16_t port;
+    const char *sink;
+    if (why == NULL) {
+        why = &sink;
+    }
+    if (endpoint == NULL || split_endpoint(endpoint, host, sizeof(host), &port) != AM_OK) {
+        *why = "endpoint must be host:port";
+        return NULL;
+    }
+    int fd = host[0] == '\0' ? bind_any(port, why) : bind_host(host, port, why);
+    if (fd < 0) {
+        return NULL;
+    }
+    struct am_listener *l = am_xcalloc(1, sizeof(*l));
+    l->fd = fd;
+    l->port = bound_port(fd);
+    return l;
+}
+
+void am_listener_close(struct am_listener *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    close(l->fd);
+    am_free(l);
+}
+
+int am_listener_port(const struct am_listener *l)
+{
+    return l->port;
+}
+
+const struct am_server_stats *am_listener_stats(const struct am_listener *l)
+{
+    return &l->stats;
+}
+
+/* ---- output ---- */
+
+static size_t pending(const struct conn *c)
+{
+    return c->wbuf.len - c->woff;
+}
+
+static void queue_response(struct conn *c, const struct am_http_response *r, bool close,
+                           bool head_only)
+{
+    struct am_buf *w = &c->wbuf;
+    if (c->woff > 0) {
+        /* Keep wbuf within its cap: at most CONN_WBUF_HIGH plus this response. */
+        am_buf_consume(w, c->woff);
+        c->woff = 0;
+    }
+    am_buf_printf(w, "HTTP/1.1 %d %s\r\n", r->status, am_http_reason(r->status));
+    if (r->content_type != NULL) {
+        am_buf_printf(w, "Content-Type: %s\r\n", r->content_type);
+    }
+    am_buf_printf(w, "Content-Length: %zu\r\n", r->body.len);
+    if (r->content_encoding != NULL) {
+        am_buf_printf(w, "Content-Encoding: %s\r\n", r->content_encoding);
+    }
+    for (unsigned i = 0; i < r->extra_count; i++) {
+        am_buf_printf(w, "%s: %s\r\n", r->extra[i].name, r->extra[i].value);
+    }
+    am_buf_append_str(w, close ? "Connection: close\r\n\r\n" : "\r\n");
+    if (!head_only) {
+        am_buf_append(w, r->body.data, r->body.len);
+    }
+}
+
+/* Write what we can. Returns AM_OK (maybe with output left) or AM_ECLOSED. */
+static int conn_flush(struct conn *c)
+{
+    while (pending(c) > 0) {
+        ssize_t n = send(c->fd, c->wbuf.data + c->woff, pending(c), MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        AM_LOG_DEBUG("net", "send fd=%d: %s", c->fd, strerror(errno));
+        return AM_ECLOSED;
+    }
+    if (pending(c) == 0) {
+        am_buf_reset(&c->wbuf);
+        c->woff = 0;
+    } else if (c->woff > pending(c)) {
+        am_buf_consume(&c->wbuf, c->woff);
+        c->woff = 0;
+    }
+    return AM_OK;
+}
+
+/* ---- requests ---- */
+
+static struct am_str media_type(struct am_str v)
+{
+    const char *semi = v.len ? memchr(v.ptr, ';', v.len) : NULL;
+    if (semi != NULL) {
+        v.len = (size_t)(semi - v.ptr);
+    }
+    while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t')) {
+        v.len--;
+    }
+    return v;
+}
+
+static void build_request(struct conn *c, struct am_http_request *req, bool with_body)
+{
+    const struct am_http1_request *r = &c->parser.req;
+    memset(req, 0, sizeof(*req));
+    req->arena = c->arena;
+    req->protocol = "http";
+    req->body = (const uint8_t *)"";
+    if (c->parser.state == AM_HTTP1_HEAD) {
+        return; /* the head never parsed: nothing but the protocol is known */
+    }
+    req->method_str = r->method;
+    req->method = am_http_method_parse(r->method);
+    req->path = r->target;
+    const char *q = r->target.len ? memchr(r->target.ptr, '?', r->target.len) : NULL;
+    if (q != NULL) {
+        req->path.len = (size_t)(q - r->target.ptr);
+    }
+    req->content_type = media_type(am_http1_header(r, AM_STR("content-type")));
+    req->content_encoding = am_http1_header(r, AM_STR("content-encoding"));
+    req->accept = am_http1_header(r, AM_STR("accept"));
+    req->accept_encoding = am_http1_header(r, AM_STR("accept-encoding"));
+    req->authorization = am_http1_header(r, AM_STR("authorization"));
+    if (with_body && r->body.data != NULL) {
+        req->body = (const uint8_t *)r->body.data;
+        req->body_len = r->body.len;
+    }
+}
+
+static void arm_timer(struct conn *c, uint64_t ns);
+
+/* The response in c->resp is final: observe, queue, and get ready for the
+ * next request (or for closing). */
+static void finish_request(struct conn *c, const struct am_http_request *req, bool keep_alive)
+{
+    am_router_observe(c->srv->router, req, c->resp.status);
+    queue_response(c, &c->resp, !keep_alive, req->method == AM_HTTP_HEAD);
+    am_arena_reset(c->arena);
+    am_http1_parser_reset(&c->parser);
+    am_buf_consume(&c->rbuf, c->keep);
+    c->keep = 0;
+    if (!keep_alive) {
+        c->phase = CONN_CLOSING;
+        return;
+    }
+    c->idle = c->rbuf.len == 0;
+    arm_timer(c, c->srv->opts.read_timeout_ns);
+}
+
+static void handle_request(struct conn *c)
+{
+    struct am_http_request req;
+    build_request(c, &req, true);
+    am_router_dispatch(c->srv->router, &req, &c->resp);
+    finish_request(c, &req, c->parser.req.keep_alive && !c->srv->detached);
+}
+
+/* The transport itself found the request bad: answer through the router's
+ * error formatter and close. */
+static void transport_error(struct conn *c, int rc, const char *why)
+{
+    struct am_http_request req;
+    int status = 400;
+    if (rc == AM_ETOOBIG) {
+        bool head = c->parser.state == AM_HTTP1_HEAD || c->parser.state == AM_HTTP1_TRAILERS;
+        status = head ? 431 : 413;
+    } else {
+        STAT_ADD(c->srv->listener, bad_requests, 1);
+    }
+    AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s status=%d why=\"%s\"", c->srv->opts.name,
+              status, why != NULL ? why : "?");
+    build_request(c, &req, false);
+    am_router_error(c->srv->router, &req, status, why != NULL ? why : "bad request", &c->resp);
+    finish_request(c, &req, false);
+}
+
+static void maybe_continue(struct conn *c, size_t unparsed)
+{
+    const struct am_http1_request *r = &c->parser.req;
+    if (r->expect_continue && r->minor_version == 1 && unparsed == 0) {
+        am_buf_append_str(&c->wbuf, "HTTP/1.1 100 Continue\r\n\r\n");
+    }
+}
+
+/* Parse and answer every complete request in rbuf (pipelining), until the
+ * input runs out, the connection is closing, or output backs up. */
+static void process_input(struct conn *c)
+{
+    while (c->phase == CONN_OPEN && pending(c) <= CONN_WBUF_HIGH) {
+        uint8_t *d = (uint8_t *)c->rbuf.data + c->keep;
+        size_t avail = c->rbuf.len - c->keep;
+        bool in_head = c->parser.state == AM_HTTP1_HEAD;
+        bool done = false;
+        const char *why = NULL;
+        ssize_t n = am_http1_feed(&c->parser, d, avail, &done, &why);
+        if (n < 0) {
+            transport_error(c, (int)n, why);
+            return;
+        }
+        if (in_head) {
+            c->keep += (size_t)n;
+            if (c->parser.state != AM_HTTP1_HEAD && !done) {
+                maybe_continue(c, avail - (size_t)n);
+            }
+        } else if (n > 0) {
+            memmove(d, d + n, avail - (size_t)n);
+            c->rbuf.len -= (size_t)n;
+        }
+        if (done) {
+            handle_request(c);
+        } else if (n == 0) {
+            return;
+        }
+    }
+}
+
+/* ---- connection I/O ---- */
+
+static int conn_drain(struct conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0) {
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? AM_OK : AM_ECLOSED;
+    }
+}
+
+static struct am_str rebase(struct am_str v, uintptr_t old, const char *base)
+{
+    if (v.ptr != NULL) {
+        v.ptr = base + ((uintptr_t)v.ptr - old);
+    }
+    return v;
+}
+
+/* Growing rbuf may move it; the parsed head's views move with it. */
+static void grow_rbuf(struct conn *c, size_t want)
+{
+    uintptr_t old = (uintptr_t)c->rbuf.data;
+    am_buf_reserve(&c->rbuf, want);
+    if ((uintptr_t)c->rbuf.data == old || c->parser.state == AM_HTTP1_HEAD) {
+        return;
+    }
+    struct am_http1_request *r = &c->parser.req;
+    r->method = rebase(r->method, old, c->rbuf.data);
+    r->target = rebase(r->target, old, c->rbuf.data);
+    for (size_t i = 0; i < r->header_count; i++) {
+        r->headers[i].name = rebase(r->headers[i].name, old, c->rbuf.data);
+        r->headers[i].value = rebase(r->headers[i].value, old, c->rbuf.data);
+    }
+}
+
+static int conn_read(struct conn *c)
+{
+    if (c->phase == CONN_LINGER) {
+        return conn_drain(c);
+    }
+    size_t room = c->rbuf.max - c->rbuf.len;
+    if (c->phase != CONN_OPEN || room == 0) {
+        return AM_OK;
+    }
+    size_t want = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
+    grow_rbuf(c, want);
+    ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, want, 0);
+    if (n == 0) {
+        /* Peer is done sending: answer what is queued, then close. */
+        c->phase = CONN_CLOSING;
+        return pending(c) > 0 ? AM_OK : AM_ECLOSED;
+    }
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            return AM_OK;
+        }
+        AM_LOG_DEBUG("net", "recv fd=%d: %s", c->fd, strerror(errno));
+        return AM_ECLOSED;
+    }
+    c->rbuf.len += (size_t)n;
+    if (c->idle) {
+        c->idle = false;
+        arm_timer(c, c->srv->opts.read_timeout_ns); /* the request's clock starts now */
+    }
+    process_input(c);
+    return AM_OK;
+}
+
+static void on_conn(struct am_loop *loop, int fd, unsigned events, void *ud)
+{
+    struct conn *c = ud;
+    (void)loop;
+    (void)fd;
+    if ((events & AM_LOOP_WRITE) && conn_flush(c) != AM_OK) {
+        conn_close(c);
+        return;
+    }
+    if ((events & AM_LOOP_READ) && conn_read(c) != AM_OK) {
+        conn_close(c);
+        return;
+    }
+    process_input(c); /* output drained: pipelined requests may proceed */
+    if (conn_flush(c) != AM_OK) {
+        conn_close(c);
+        return;
+    }
+    conn_settle(c);
+}
+
+static void on_timer(struct am_loop *loop, void *ud)
+{
+    struct conn *c = ud;
+    (void)loop;
+    c->timer = 0;
+    if (c->phase == CONN_OPEN && !c->idle) {
+        STAT_ADD(c->srv->listener, read_timeouts, 1);
+        AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s read timeout fd=%d", c->srv->opts.name,
+                  c->fd);
+    }
+    conn_close(c);
+}
+
+static void arm_timer(struct conn *c, uint64_t ns)
+{
+    if (c->timer != 0) {
+        am_loop_timer_cancel(c->srv->loop, c->timer);
+    }
+    c->timer = am_loop_timer_add(c->srv->loop, ns, on_timer, c);
+}
+
+/* Decide what to watch next, or move a closing connection on. */
+static void conn_settle(struct conn *c)
+{
+    unsigned want = 0;
+    if (c->phase == CONN_CLOSING && pending(c) == 0) {
+        shutdown(c->fd, SHUT_WR);
+        c->phase = CONN_LINGER;
+        uint64_t t = c->srv->opts.read_timeout_ns;
+        arm_timer(c, t != 0 && t < CONN_LINGER_NS ? t : CONN_LINGER_NS);
+    }
+    if (c->phase == CONN_LINGER) {
+        want = AM_LOOP_READ;
+    } else {
+        if (pending(c) > 0) {
+            want |= AM_LOOP_WRITE;
+        }
+        if (c->phase == CONN_OPEN && pending(c) <= CONN_WBUF_HIGH && c->rbuf.len < c->rbuf.max) {
+            want |= AM_LOOP_READ;
+        }
+    }
+    if (want == 0) {
+        /* Full buffer and nothing to write: cannot happen with the caps in
+         * http1.h, but never leave a connection with nothing to wait for. */
+        transport_error(c, AM_ETOOBIG, "request head too large");
+        conn_settle(c);
+        return;
+    }
+    if (want != c->watching && am_loop_mod(c->srv->loop, c->fd, want) == AM_OK) {
+        c->watching = want;
+    }
+}
+
+static void conn_open(struct am_server *s, int fd)
+{
+    int one = 1;
+    struct conn *c = am_xcalloc(1, sizeof(*c));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = s;
+    c->fd = fd;
+    c->idle = true;
+    am_buf_init(&c->rbuf, s->opts.max_header_bytes + AM_HTTP1_MAX_CHUNK_LINE + CONN_READ_CHUNK);
+    am_buf_init(&c->wbuf, CONN_RESP_MAX + CONN_WBUF_HIGH * 2);
+    am_http1_parser_init(&c->parser, s->opts.max_header_bytes, s->opts.max_body_bytes);
+    c->arena = am_arena_create(s->opts.arena_budget_bytes);
+    am_http_response_init(&c->resp, CONN_RESP_MAX);
+    c->next = s->conns;
+    if (s->conns != NULL) {
+        s->conns->prev = c;
+    }
+    s->conns = c;
+    s->nconns++;
+    c->watching = AM_LOOP_READ;
+    if (am_loop_add(s->loop, fd, AM_LOOP_READ, on_conn, c) != AM_OK) {
+        conn_close(c);
+        return;
+    }
+    arm_timer(c, s->opts.read_timeout_ns);
+}
+
+static void server_maybe_free(struct am_server *s)
+{
+    if (s->detached && !s->in_detach && s->nconns == 0) {
+        am_free(s);
+    }
+}
+
+static void conn_close(struct conn *c)
+{
+    struct am_server *s = c->srv;
+    if (c->timer != 0) {
+        am_loop_timer_cancel(s->loop, c->timer);
+    }
+    am_loop_del(s->loop, c->fd);
+    close(c->fd);
+    am_buf_fini(&c->rbuf);
+    am_buf_fini(&c->wbuf);
+    am_http1_parser_fini(&c->parser);
+    am_arena_destroy(c->arena);
+    am_http_response_fini(&c->resp);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        s->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    s->nconns--;
+    STAT_SUB(s->listener, active, 1);
+    am_free(c);
+    server_maybe_free(s);
+}
+
+/* ---- accept ---- */
+
+static void on_accept(struct am_loop *loop, int fd, unsigned events, void *ud)
+{
+    struct am_server *s = ud;
+    struct am_listener *l = s->listener;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == ECONNABORTED || errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                AM_LOG_RL(AM_LOG_LEVEL_WARN, "net", "listener=%s accept: %s", s->opts.name,
+                          strerror(errno));
+            }
+            return; /* EAGAIN: another worker took it, or the queue is empty */
+        }
+        uint64_t active = STAT_ADD(l, active, 1) + 1;
+        if (s->opts.max_connections != 0 && active > s->opts.max_connections) {
+            STAT_SUB(l, active, 1);
+            STAT_ADD(l, rejected_max_connections, 1);
+            close(cfd);
+            continue;
+        }
+        STAT_ADD(l, accepted, 1);
+        conn_open(s, cfd);
+    }
+}
+
+struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
+                                   const struct am_server_opts *opts,
+                                   const struct am_router *router)
+{
+    struct am_server *s = am_xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->listener = l;
+    s->opts = *opts;
+    s->router = router;
+    if (s->opts.name == NULL) {
+        s->opts.name = "http";
+    }
+    if (am_loop_add(loop, l->fd, AM_LOOP_READ | AM_LOOP_EXCLUSIVE, on_accept, s) != AM_OK) {
+        am_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void am_server_detach(struct am_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    am_loop_del(s->loop, s->listener->fd);
+    s->detached = true;
+    s->in_detach = true;
+    struct conn *next = NULL;
+    for (struct conn *c = s->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->phase == CONN_LINGER || (c->phase == CONN_OPEN && c->idle &&
+                                        c->parser.state == AM_HTTP1_HEAD && pending(c) == 0)) {
+            conn_close(c);
+        }
+    }
+    s->in_detach = false;
+    server_maybe_free(s);
+}
+
+void am_server_close(struct am_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    am_loop_del(s->loop, s->listener->fd);
+    s->detached = true;
+    s->in_detach = true;
+    while (s->conns != NULL) {
+        conn_close(s->conns);
+    }
+    s->in_detach = false;
+    server_maybe_free(s);
+}

@@ -1,0 +1,546 @@
+/*
+ * test_series.c - the metric store through am/series.h: exact counter,
+ * gauge and histogram values (bucket boundaries included), shard merging,
+ * the cardinality cap and its overflow series, label repair, rejected
+ * observations, SET semantics, visit order, allocation failure, memory.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "am/alloc.h"
+#include "am/err.h"
+#include "am/series.h"
+
+#define MAX_RECS 4096
+
+struct rec {
+    enum am_metric metric;
+    char labels[256]; /* values joined with '|' */
+    double value;
+    uint64_t count;
+    double sum;
+    unsigned nb;
+    uint64_t buckets[AM_MAX_BUCKETS + 1];
+};
+
+struct recs {
+    size_t n;
+    struct rec r[MAX_RECS];
+};
+
+static struct recs g_recs; /* test-only scratch */
+
+static void on_series(void *ud, const struct am_series_view *v)
+{
+    struct recs *rs = ud;
+    assert_true(rs->n < MAX_RECS);
+    struct rec *r = &rs->r[rs->n++];
+    memset(r, 0, sizeof(*r));
+    r->metric = v->metric;
+    const struct am_family *f = am_family_get(v->metric);
+    size_t o = 0;
+    for (unsigned i = 0; i < f->label_count; i++) {
+        o += (size_t)snprintf(r->labels + o, sizeof(r->labels) - o, "%s%s", i ? "|" : "",
+                              v->label_values[i]);
+    }
+    r->value = v->value;
+    r->count = v->count;
+    r->sum = v->sum;
+    r->nb = v->bound_count;
+    if (f->type == AM_TYPE_HISTOGRAM) {
+        memcpy(r->buckets, v->bucket_counts, (v->bound_count + 1) * sizeof(uint64_t));
+    }
+}
+
+static struct recs *snapshot(struct am_series_store *s)
+{
+    g_recs.n = 0;
+    am_series_visit(s, on_series, &g_recs);
+    return &g_recs;
+}
+
+/* The record of metric m with joined labels, or NULL. */
+static const struct rec *find(const struct recs *rs, enum am_metric m, const char *labels)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->r[i].metric == m && strcmp(rs->r[i].labels, labels) == 0) {
+            return &rs->r[i];
+        }
+    }
+    return NULL;
+}
+
+static size_t count_of(const struct recs *rs, enum am_metric m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        n += rs->r[i].metric == m;
+    }
+    return n;
+}
+
+static struct am_obs ob(enum am_metric m, enum am_obs_kind k, double v, const char *l0,
+                        const char *l1, const char *l2)
+{
+    struct am_obs o;
+    memset(&o, 0, sizeof(o));
+    o.metric = m;
+    o.kind = k;
+    o.value = v;
+    o.labels[0] = am_str_from(l0);
+    o.labels[1] = am_str_from(l1);
+    o.labels[2] = am_str_from(l2);
+    return o;
+}
+
+static struct am_series_store *mk(unsigned shards, size_t cap, size_t maxlen)
+{
+    struct am_series_opts o = {
+        .shards = shards, .max_series_per_metric = cap, .max_label_value_bytes = maxlen};
+    struct am_series_store *s = am_series_create(&o);
+    assert_non_null(s);
+    return s;
+}
+
+static void apply1(struct am_series_store *s, unsigned shard, struct am_obs o)
+{
+    assert_int_equal(am_series_apply(s, shard, &o, 1), AM_OK);
+}
+
+static void test_series_counter_inc_sums_exactly(void **st)
+{
+    struct am_series_store *s = mk(1, 0, 0);
+    struct am_obs o[] = {
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1.5, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 2.25, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "a", "error", NULL),
+        ob(AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, 0.1, "a", "gpt-4o", NULL),
+        ob(AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, 0.2, "a", "gpt-4o", NULL),
+    };
+    assert_int_equal(am_series_apply(s, 0, o, 5), AM_OK);
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 3.75);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|error")->value == 1.0);
+    assert_true(find(rs, AM_M_AGENT_ESTIMATED_COST_TOTAL, "a|gpt-4o")->value == 0.1 + 0.2);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 2);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_TOOL_CALLS_TOTAL), 0);
+    assert_int_equal(count_of(rs, AM_M_AGENT_TOOL_CALLS_TOTAL), 0);
+    am_series_destroy(s);
+}
+
+/* agent_request_duration_seconds: 0.5 1 2 3 5 8 13 21 30 60 */
+static void test_series_histogram_bounds_inclusive_exact(void **st)
+{
+    static const struct {
+        double v;
+        unsigned bucket;
+    } cases[] = {
+        {-1, 0}, {0, 0},    {0.5, 0}, {0.5000001, 1}, {1, 1},         {1.0000000000000002, 2},
+        {21, 7}, {29.9, 8}, {60, 9},  {60.5, 10},     {INFINITY, 10}, {-INFINITY, 0},
+    };
+    size_t n = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < n; i++) {
+        struct am_series_store *s = mk(1, 0, 0);
+        apply1(s, 0, ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, cases[i].v, "a", NULL, NULL));
+        const struct rec *r = find(snapshot(s), AM_M_AGENT_REQUEST_DURATION, "a");
+        assert_non_null(r);
+        assert_int_equal(r->nb, 10);
+        assert_int_equal(r->count, 1);
+        for (unsigned b = 0; b <= 10; b++) {
+            assert_int_equal(r->buckets[b], b == cases[i].bucket ? 1 : 0);
+        }
+        am_series_destroy(s);
+    }
+}
+
+static void test_series_two_shards_merged_sums(void **st)
+{
+    struct am_series_store *s = mk(2, 0, 0);
+    apply1(s, 0, ob(AM_M_MODEL_INFERENCE_CALLS_TOTAL, AM_OBS_INC, 3, "a", "m", NULL));
+    apply1(s, 1, ob(AM_M_MODEL_INFERENCE_CALLS_TOTAL, AM_OBS_INC, 4, "a", "m", NULL));
+    apply1(s, 1, ob(AM_M_MODEL_INFERENCE_CALLS_TOTAL, AM_OBS_INC, 1, "b", "m", NULL));
+    apply1(s, 0, ob(AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, 0.2, "a", "m", NULL));
+    apply1(s, 1, ob(AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, 0.25, "a", "m", NULL));
+    apply1(s, 1, ob(AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, 11, "a", "m", NULL));
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_MODEL_INFERENCE_CALLS_TOTAL, "a|m")->value == 7);
+    assert_true(find(rs, AM_M_MODEL_INFERENCE_CALLS_TOTAL, "b|m")->value == 1);
+    const struct rec *h = find(rs, AM_M_MODEL_INFERENCE_DURATION, "a|m");
+    assert_int_equal(h->count, 3);
+    assert_true(h->sum == 0.2 + 0.25 + 11);
+    static const uint64_t want[8] = {1, 1, 0, 0, 0, 0, 0, 1}; /* 0.2 0.5 ... 10 +Inf */
+    assert_memory_equal(h->buckets, want, sizeof(want));
+    assert_int_equal(am_series_count(s, AM_M_MODEL_INFERENCE_CALLS_TOTAL), 2);
+    am_series_destroy(s);
+}
+
+static void test_series_cap_routes_new_sets_to_overflow(void **st)
+{
+    struct am_series_store *s = mk(1, 3, 0);
+    const char *agents[] = {"a", "b", "c", "d", "e", "a", "e"};
+    for (size_t i = 0; i < 7; i++) {
+        apply1(s, 0, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, agents[i], "success", NULL));
+    }
+    struct recs *rs = snapshot(s);
+    assert_int_equal(count_of(rs, AM_M_AGENT_REQUESTS_TOTAL), 4);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 2);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "c|success")->value == 1);
+    assert_null(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "d|success"));
+    const struct rec *ov = find(rs, AM_M_AGENT_REQUESTS_TOTAL, "__overflow__|__overflow__");
+    assert_non_null(ov);
+    assert_true(ov->value == 3);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 4);
+    const struct rec *ot = find(rs, AM_M_SELF_SERIES_OVERFLOW_TOTAL, "agent_requests_total");
+    assert_non_null(ot);
+    assert_true(ot->value == 3);
+    assert_int_equal(count_of(rs, AM_M_SELF_SERIES_OVERFLOW_TOTAL), 1);
+    const struct rec *act = find(rs, AM_M_SELF_SERIES_ACTIVE, "agent_requests_total");
+    assert_true(act->value == 4);
+    assert_int_equal(count_of(rs, AM_M_SELF_SERIES_ACTIVE), 1);
+    assert_int_equal(am_series_count(s, AM_M_SELF_SERIES_ACTIVE), 1);
+    am_series_destroy(s);
+}
+
+static void test_series_cap_exact_across_shards(void **st)
+{
+    struct am_series_store *s = mk(2, 2, 0);
+    apply1(s, 0, ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, "a", "resolved", NULL));
+    apply1(s, 1, ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, "a", "resolved", NULL));
+    apply1(s, 1, ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, "b", "resolved", NULL));
+    apply1(s, 0, ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, "c", "resolved", NULL));
+    apply1(s, 1, ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, "d", "resolved", NULL));
+    struct recs *rs = snapshot(s);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_CONVERSATIONS_TOTAL), 3);
+    assert_true(find(rs, AM_M_AGENT_CONVERSATIONS_TOTAL, "a|resolved")->value == 2);
+    assert_true(find(rs, AM_M_AGENT_CONVERSATIONS_TOTAL, "__overflow__|__overflow__")->value == 2);
+    assert_true(find(rs, AM_M_SELF_SERIES_OVERFLOW_TOTAL, "agent_conversations_total")->value == 2);
+    am_series_destroy(s);
+}
+
+struct race {
+    struct am_series_store *s;
+    unsigned shard;
+};
+
+static void *race_worker(void *arg)
+{
+    struct race *r = arg;
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof(name), "agent-%d", i);
+        struct am_obs o = ob(AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1, name, "t", "success");
+        if (am_series_apply(r->s, r->shard, &o, 1) != AM_OK) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void test_series_cap_exact_under_concurrent_shards(void **st)
+{
+    struct am_series_store *s = mk(2, 500, 0);
+    struct race r[2] = {{s, 0}, {s, 1}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, race_worker, &r[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *ret;
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    struct recs *rs = snapshot(s);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_TOOL_CALLS_TOTAL), 501);
+    assert_int_equal(count_of(rs, AM_M_AGENT_TOOL_CALLS_TOTAL), 501);
+    double total = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        if (rs->r[i].metric == AM_M_AGENT_TOOL_CALLS_TOTAL) {
+            total += rs->r[i].value;
+        }
+    }
+    assert_true(total == 4000);
+    const struct rec *ov =
+        find(rs, AM_M_AGENT_TOOL_CALLS_TOTAL, "__overflow__|__overflow__|__overflow__");
+    assert_true(ov->value == 3000);
+    assert_true(find(rs, AM_M_SELF_SERIES_OVERFLOW_TOTAL, "agent_tool_calls_total")->value == 3000);
+    am_series_destroy(s);
+}
+
+static void test_series_label_values_repaired_and_counted(void **st)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+        unsigned invalid;
+        unsigned too_long;
+    } cases[] = {
+        {"plain", 5, "plain", 0, 0},
+        {"a\xff"
+         "b",
+         3,
+         "a\xEF\xBF\xBD"
+         "b",
+         1, 0},
+        {"abcdefghij", 10, "abcdefgh", 0, 1},
+        {"abcdefg\xC3\xA9", 9, "abcdefg", 0, 1}, /* no split of U+00E9 */
+        {"ab\xC3\xA9"
+         "cd",
+         6,
+         "ab\xC3\xA9"
+         "cd",
+         0, 0},
+        {"a\0b", 3,
+         "a\xEF\xBF\xBD"
+         "b",
+         1, 0},                                                /* NUL cannot be interned */
+        {"\xED\xA0\x80", 3, "\xEF\xBF\xBD\xEF\xBF\xBD", 1, 1}, /* surrogate: 3 x FFFD > 8 */
+        {"\xC0\xAF", 2, "\xEF\xBF\xBD\xEF\xBF\xBD", 1, 0},     /* overlong */
+        {"abcdef\xff", 7, "abcdef", 1, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct am_series_store *s = mk(1, 0, 8);
+        struct am_obs o = ob(AM_M_AGENT_REQUEST_TOKENS, AM_OBS_OBSERVE, 1, NULL, NULL, NULL);
+        o.labels[0] = (struct am_str){cases[i].in, cases[i].len};
+        apply1(s, 0, o);
+        apply1(s, 0, o); /* second time: same series, counted again */
+        struct recs *rs = snapshot(s);
+        const struct rec *r = find(rs, AM_M_AGENT_REQUEST_TOKENS, cases[i].want);
+        assert_non_null(r);
+        assert_int_equal(r->count, 2);
+        const struct rec *inv = find(rs, AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, "invalid_utf8");
+        const struct rec *tl = find(rs, AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, "too_long");
+        assert_true(inv ? inv->value == 2 * cases[i].invalid : cases[i].invalid == 0);
+        assert_true(tl ? tl->value == 2 * cases[i].too_long : cases[i].too_long == 0);
+        am_series_destroy(s);
+    }
+}
+
+static void test_series_malformed_obs_rejected_rest_applied(void **st)
+{
+    struct am_series_store *s = mk(1, 0, 0);
+    struct am_obs o[] = {
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, -1, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, NAN, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_OBSERVE, 1, "a", "success", NULL),
+        ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_INC, 1, "a", NULL, NULL),
+        ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_SET, 1, "a", NULL, NULL),
+        ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, NAN, "a", NULL, NULL),
+        ob(AM_M_SELF_SERIES_ACTIVE, AM_OBS_SET, 1, "x", NULL, NULL),
+        ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_INC, NAN, "a", "m", NULL),
+        ob(AM_M_COUNT, AM_OBS_INC, 1, "a", NULL, NULL),
+        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 2, "a", "success", NULL),
+    };
+    size_t n = sizeof(o) / sizeof(o[0]);
+    assert_int_equal(am_series_apply(s, 0, o, n), AM_EINVAL);
+    assert_int_equal(am_series_apply(s, 1, o, 1), AM_EINVAL); /* no such shard */
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 3);
+    assert_int_equal(count_of(rs, AM_M_AGENT_REQUEST_DURATION), 0);
+    assert_int_equal(count_of(rs, AM_M_AGENT_QUALITY_SCORE), 0);
+    am_series_destroy(s);
+}
+
+static void test_series_set_defines_value_across_shards(void **st)
+{
+    struct am_series_store *s = mk(2, 0, 0);
+    apply1(s, 0, ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_SET, 0.75, "a", "relevance", NULL));
+    apply1(s, 1, ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_SET, 0.5, "a", "relevance", NULL));
+    apply1(s, 0, ob(AM_M_SELF_CONNECTIONS_ACTIVE, AM_OBS_INC, 3, "http", NULL, NULL));
+    apply1(s, 1, ob(AM_M_SELF_CONNECTIONS_ACTIVE, AM_OBS_INC, -1, "http", NULL, NULL));
+    apply1(s, 0, ob(AM_M_PROCESS_CPU_SECONDS_TOTAL, AM_OBS_SET, 12.5, NULL, NULL, NULL));
+    apply1(s, 1, ob(AM_M_PROCESS_CPU_SECONDS_TOTAL, AM_OBS_SET, 13.25, NULL, NULL, NULL));
+    apply1(s, 1, ob(AM_M_PROCESS_OPEN_FDS, AM_OBS_SET, 0, NULL, NULL, NULL));
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_QUALITY_SCORE, "a|relevance")->value == 0.5);
+    assert_true(find(rs, AM_M_SELF_CONNECTIONS_ACTIVE, "http")->value == 2);
+    assert_true(find(rs, AM_M_PROCESS_CPU_SECONDS_TOTAL, "")->value == 13.25);
+    assert_true(find(rs, AM_M_PROCESS_OPEN_FDS, "")->value == 0);
+    am_series_destroy(s);
+}
+
+static void test_series_visit_order_enum_then_labels(void **st)
+{
+    struct am_series_store *s = mk(2, 0, 0);
+    static const char *const agents[][2] = {
+        {"b", "x"}, {"a", "y"}, {"ab", "a"}, {"", "z"}, {"a", "x"}, {"\xC3\xA9", "a"}, {"B", "a"},
+    };
+    static const char *const want[] = {"|z", "B|a", "a|x", "a|y", "ab|a", "b|x", "\xC3\xA9|a"};
+    for (size_t i = 0; i < 7; i++) {
+        apply1(s, (unsigned)i % 2,
+               ob(AM_M_AGENT_CONVERSATIONS_TOTAL, AM_OBS_INC, 1, agents[i][0], agents[i][1], NULL));
+    }
+    apply1(s, 0, ob(AM_M_PROCESS_MAX_FDS, AM_OBS_SET, 1024, NULL, NULL, NULL));
+    apply1(s, 1, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "z", "success", NULL));
+    struct recs *rs = snapshot(s);
+    assert_int_equal(rs->r[0].metric, AM_M_AGENT_REQUESTS_TOTAL);
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(rs->r[1 + i].metric, AM_M_AGENT_CONVERSATIONS_TOTAL);
+        assert_string_equal(rs->r[1 + i].labels, want[i]);
+    }
+    /* agentmeter_series_active sorted by family name, then process_* */
+    assert_int_equal(rs->r[8].metric, AM_M_SELF_SERIES_ACTIVE);
+    assert_string_equal(rs->r[8].labels, "agent_conversations_total");
+    assert_true(rs->r[8].value == 7);
+    assert_string_equal(rs->r[9].labels, "agent_requests_total");
+    assert_string_equal(rs->r[10].labels, "process_max_fds");
+    assert_int_equal(rs->r[11].metric, AM_M_PROCESS_MAX_FDS);
+    assert_int_equal(rs->n, 12);
+    am_series_destroy(s);
+}
+
+static void test_series_bucket_override_used_invalid_rejected(void **st)
+{
+    struct am_bucket_override b = {
+        .metric = AM_M_AGENT_CONVERSATION_TURNS, .count = 2, .bounds = {1, 10}};
+    struct am_series_opts o = {.shards = 1, .buckets = &b, .bucket_count = 1};
+    struct am_series_store *s = am_series_create(&o);
+    assert_non_null(s);
+    unsigned n;
+    const double *bd = am_series_bounds(s, AM_M_AGENT_CONVERSATION_TURNS, &n);
+    assert_int_equal(n, 2);
+    assert_true(bd[0] == 1 && bd[1] == 10);
+    apply1(s, 0, ob(AM_M_AGENT_CONVERSATION_TURNS, AM_OBS_OBSERVE, 10, "a", NULL, NULL));
+    const struct rec *r = find(snapshot(s), AM_M_AGENT_CONVERSATION_TURNS, "a");
+    assert_int_equal(r->nb, 2);
+    assert_int_equal(r->buckets[1], 1);
+    bd = am_series_bounds(s, AM_M_AGENT_REQUEST_DURATION, &n);
+    assert_int_equal(n, 10);
+    assert_true(bd[0] == 0.5);
+    am_series_destroy(s);
+
+    static const struct am_bucket_override bad[] = {
+        {.metric = AM_M_AGENT_CONVERSATION_TURNS, .count = 2, .bounds = {2, 1}},
+        {.metric = AM_M_AGENT_CONVERSATION_TURNS, .count = 2, .bounds = {1, 1}},
+        {.metric = AM_M_AGENT_CONVERSATION_TURNS, .count = 1, .bounds = {INFINITY}},
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .count = 1, .bounds = {1}},
+        {.metric = AM_M_AGENT_CONVERSATION_TURNS, .count = AM_MAX_BUCKETS + 1},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct am_series_opts ob2 = {.shards = 1, .buckets = &bad[i], .bucket_count = 1};
+        assert_null(am_series_create(&ob2));
+    }
+    struct am_series_opts zero = {.shards = 0};
+    assert_null(am_series_create(&zero));
+}
+
+/* A scenario touching every allocation site; returns the first error. */
+static int alloc_scenario(struct am_series_store **out)
+{
+    struct am_series_opts o = {.shards = 2, .max_series_per_metric = 40};
+    struct am_series_store *s = am_series_create(&o);
+    *out = s;
+    if (s == NULL) {
+        return AM_ENOMEM;
+    }
+    int first = AM_OK;
+    char name[32];
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof(name), "agent-%d", i);
+        struct am_obs ob2[2] = {
+            ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, name, "success", NULL),
+            ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 0.7, name, NULL, NULL),
+        };
+        int rc = am_series_apply(s, (unsigned)i % 2, ob2, 2);
+        if (rc != AM_OK && first == AM_OK) {
+            first = rc;
+        }
+    }
+    return first;
+}
+
+static void test_series_each_alloc_failure_consistent(void **st)
+{
+    struct am_series_store *s;
+    am_alloc_fail_at(0);
+    assert_int_equal(alloc_scenario(&s), AM_OK);
+    unsigned long total = am_alloc_count();
+    am_series_destroy(s);
+    assert_true(total > 5);
+    for (unsigned long nth = 1; nth <= total; nth++) {
+        am_alloc_fail_at(nth);
+        int rc = alloc_scenario(&s);
+        am_alloc_fail_at(0);
+        assert_true(rc == AM_OK || rc == AM_ENOMEM);
+        if (s == NULL) {
+            continue;
+        }
+        /* what was stored is consistent: visited series == counted series */
+        struct recs *rs = snapshot(s);
+        assert_int_equal(count_of(rs, AM_M_AGENT_REQUESTS_TOTAL),
+                         am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL));
+        assert_true(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL) <= 41);
+        double sum = 0;
+        for (size_t i = 0; i < rs->n; i++) {
+            sum += rs->r[i].metric == AM_M_AGENT_REQUESTS_TOTAL ? rs->r[i].value : 0;
+        }
+        assert_true(sum <= 60 && (rc != AM_OK || sum == 60));
+        /* and the store still works */
+        apply1(s, 0, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "late", "success", NULL));
+        am_series_destroy(s);
+    }
+}
+
+/* Bytes per series at 2 shards, every series present on both shards. */
+static double bytes_per_series(enum am_metric m, unsigned n)
+{
+    struct am_series_store *s = mk(2, 0, 0);
+    size_t before = am_series_bytes(s);
+    const struct am_family *f = am_family_get(m);
+    char name[32];
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "agent-%05u", i);
+        struct am_obs o = ob(m, f->type == AM_TYPE_HISTOGRAM ? AM_OBS_OBSERVE : AM_OBS_INC, 1, name,
+                             "claude-sonnet-4-5", "output");
+        for (unsigned k = 3; k < f->label_count; k++) {
+            o.labels[k] = AM_STR("chat");
+        }
+        apply1(s, 0, o);
+        apply1(s, 1, o);
+    }
+    double per = (double)(am_series_bytes(s) - before) / n;
+    am_series_destroy(s);
+    return per;
+}
+
+static void test_series_memory_within_budget(void **st)
+{
+    double counter = bytes_per_series(AM_M_AGENT_TOKEN_USAGE_TOTAL, 20000);
+    double hist = bytes_per_series(AM_M_MODEL_INFERENCE_DURATION, 20000);
+    double semconv = bytes_per_series(AM_M_GENAI_OPERATION_DURATION, 20000);
+    printf("bytes/series at 2 shards: counter(3 labels) %.1f, histogram(2 labels, 7 bounds) "
+           "%.1f, histogram(5 labels, 14 bounds) %.1f\n",
+           counter, hist, semconv);
+    assert_true(counter <= 400);
+    assert_true(hist <= 1024);
+    assert_true(semconv <= 1024);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_series_counter_inc_sums_exactly),
+        cmocka_unit_test(test_series_histogram_bounds_inclusive_exact),
+        cmocka_unit_test(test_series_two_shards_merged_sums),
+        cmocka_unit_test(test_series_cap_routes_new_sets_to_overflow),
+        cmocka_unit_test(test_series_cap_exact_across_shards),
+        cmocka_unit_test(test_series_cap_exact_under_concurrent_shards),
+        cmocka_unit_test(test_series_label_values_repaired_and_counted),
+        cmocka_unit_test(test_series_malformed_obs_rejected_rest_applied),
+        cmocka_unit_test(test_series_set_defines_value_across_shards),
+        cmocka_unit_test(test_series_visit_order_enum_then_labels),
+        cmocka_unit_test(test_series_bucket_override_used_invalid_rejected),
+        cmocka_unit_test(test_series_each_alloc_failure_consistent),
+        cmocka_unit_test(test_series_memory_within_budget),
+    };
+    return cmocka_run_group_tests_name("series", tests, NULL, NULL);
+}
