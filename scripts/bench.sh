@@ -107,7 +107,7 @@ for workers in 1 2; do
     errors=$(field "$max" errors)
     rps=$(field "$max" requests_per_second)
     cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) / hz}')
-    per_cpu=$(awk -v s="$spans" -v c="$cpu" 'BEGIN {printf "%.0f", c > 0 ? s / c : 0}')
+    per_cpu=$(awk -v s="$spans" -v c="$cpu" 'BEGIN {printf "%.0f", (c > 0 ? s / c : 0)}')
     sps[$workers]=$(field "$max" spans_per_second)
     half=$(awk -v r="$rps" 'BEGIN {printf "%.1f", r / 2}')
     lat=$("$client" -c "$conns" -d "$secs" -p "$http_port" -r "$half" 2>/dev/null)
