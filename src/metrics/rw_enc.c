@@ -150,8 +150,8 @@ struct am_rw_enc *am_rw_enc_create(const struct am_header_kv *external_labels, s
     e->ext = am_xcalloc(n_external ? n_external : 1, sizeof(*e->ext));
     for (size_t i = 0; i < n_external; i++) {
         const struct am_header_kv *kv = &external_labels[i];
-        if (kv->name == NULL || kv->value == NULL || kv->name[0] == '\0' ||
-            kv->value[0] == '\0' || find_ext(e, kv->name) >= 0) {
+        if (kv->name == NULL || kv->value == NULL || kv->name[0] == '\0' || kv->value[0] == '\0' ||
+            find_ext(e, kv->name) >= 0) {
             continue;
         }
         e->ext[e->n_ext].name = am_xstrdup(kv->name);
@@ -230,8 +230,7 @@ size_t am_rw_format_le(double bound, char out[32])
     }
     if (exp10 < -4 || exp10 >= 6) {
         n = snprintf(out, 32, "%s", e);
-    }
-    else {
+    } else {
         int frac = digits - 1 - exp10;
         n = snprintf(out, 32, "%.*f", frac > 0 ? frac : 0, bound);
     }
@@ -367,15 +366,12 @@ static unsigned resolve(const struct am_rw_enc *e, const struct plan *p,
             if (val[0] == '\0' && s->ext >= 0) {
                 val = e->ext[s->ext].value;
             }
-        }
-        else if (s->src == SRC_EXT) {
+        } else if (s->src == SRC_EXT) {
             val = e->ext[s->idx].value;
-        }
-        else if (s->src == SRC_NAME) {
+        } else if (s->src == SRC_NAME) {
             *name_at = (int)n;
             val = "-";
-        }
-        else {
+        } else {
             *le_at = (int)n;
             val = "-";
         }
@@ -440,8 +436,7 @@ static int add(struct am_rw_enc *e, const struct am_series_view *v, bool stale)
     int rc;
     if (f->type == AM_TYPE_HISTOGRAM) {
         rc = add_histogram(e, v, stale, stale_v, lp);
-    }
-    else {
+    } else {
         int name_at;
         int le_at;
         unsigned n = resolve(e, &e->plain[v->metric], v, lp, &name_at, &le_at);

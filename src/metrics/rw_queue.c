@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct seg {
 struct am_rw_queue {
     pthread_mutex_t mu;
     char *dir;
+    int lock_fd; /* flock: one process (and one queue) per directory */
     uint64_t max_bytes;
     uint64_t seg_bytes;
     struct seg *segs; /* oldest first; the last one takes appends */
@@ -355,6 +357,24 @@ static int recover(struct am_rw_queue *q, const char **why)
     return rc;
 }
 
+static int lock_dir(struct am_rw_queue *q, const char **why)
+{
+    char *p = path_of(q, "lock");
+    q->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    am_free(p);
+    if (q->lock_fd < 0) {
+        AM_LOG_ERROR("rw_queue", "open %s/lock: %s", q->dir, strerror(errno));
+        *why = "cannot create the queue lock file";
+        return AM_EIO;
+    }
+    if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        AM_LOG_ERROR("rw_queue", "%s: in use by another queue: %s", q->dir, strerror(errno));
+        *why = "queue dir is in use by another queue";
+        return AM_EIO;
+    }
+    return AM_OK;
+}
+
 int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **out,
                      const char **why)
 {
@@ -370,6 +390,7 @@ int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **o
     struct am_rw_queue *q = am_xcalloc(1, sizeof(*q));
     pthread_mutex_init(&q->mu, NULL);
     q->dir = am_xstrdup(opts->dir);
+    q->lock_fd = -1;
     q->max_bytes = opts->max_bytes;
     q->seg_bytes = opts->segment_bytes ? opts->segment_bytes : DEFAULT_SEGMENT_BYTES;
     if (q->max_bytes > 0 && q->seg_bytes > q->max_bytes / 4) {
@@ -378,7 +399,10 @@ int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **o
     if (q->seg_bytes < MIN_SEGMENT_BYTES) {
         q->seg_bytes = MIN_SEGMENT_BYTES;
     }
-    int rc = recover(q, why);
+    int rc = lock_dir(q, why);
+    if (rc == AM_OK) {
+        rc = recover(q, why);
+    }
     if (rc != AM_OK) {
         am_rw_queue_close(q);
         return rc;
@@ -394,6 +418,9 @@ void am_rw_queue_close(struct am_rw_queue *q)
     }
     for (size_t i = 0; i < q->n; i++) {
         close(q->segs[i].fd);
+    }
+    if (q->lock_fd >= 0) {
+        close(q->lock_fd);
     }
     am_free(q->segs);
     am_free(q->dir);

@@ -87,8 +87,7 @@ static int rwd_label(struct rwd_cur l, struct am_buf *out, char *prev, size_t pr
         }
         if (tag == 0x0a) {
             name = sub;
-        }
-        else if (tag == 0x12) {
+        } else if (tag == 0x12) {
             value = sub;
         }
     }
@@ -122,8 +121,7 @@ static int rwd_sample(struct rwd_cur s, struct am_buf *out)
         }
         if (tag == 0x09) {
             bits = num;
-        }
-        else if (tag == 0x10) {
+        } else if (tag == 0x10) {
             ts = num;
         }
     }
@@ -131,8 +129,7 @@ static int rwd_sample(struct rwd_cur s, struct am_buf *out)
     memcpy(&v, &bits, sizeof(v));
     if (isnan(v)) {
         am_buf_printf(out, " NaN(0x%016" PRIx64 ") %" PRId64 "\n", bits, (int64_t)ts);
-    }
-    else {
+    } else {
         am_buf_printf(out, " %.17g %" PRId64 "\n", v, (int64_t)ts);
     }
     return 0;
@@ -154,8 +151,7 @@ static int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *samples)
             if (n_samples > 0 || rwd_label(sub, out, prev, sizeof(prev)) != 0) {
                 return -1;
             }
-        }
-        else if (tag == 0x12) {
+        } else if (tag == 0x12) {
             if (n_samples++ > 0 || rwd_sample(sub, out) != 0) {
                 return -1;
             }

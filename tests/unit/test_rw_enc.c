@@ -83,7 +83,7 @@ static void test_enc_snapshot_matches_golden(void **st)
 {
     (void)st;
     const struct am_header_kv ext[] = {
-        {"cluster", "prod-eu"},   {"agent_name", "from-external"}, {"replica", ""},
+        {"cluster", "prod-eu"},        {"agent_name", "from-external"}, {"replica", ""},
         {"Zone", "upper-sorts-first"}, {"__name__", "never"},
     };
     const struct am_series_view v[] = {
@@ -104,8 +104,8 @@ static void test_enc_snapshot_matches_golden(void **st)
     encode(&s, ext, 5, 0, v, 5);
     assert_int_equal(s.batches, 1);
     assert_int_equal(s.samples[0], 4 + 4 + 2);
-    assert_int_equal(ts_golden_compare(AM_TEST_DATA_DIR "/rw/snapshot.txt", s.text.data, s.text.len),
-                     0);
+    assert_int_equal(
+        ts_golden_compare(AM_TEST_DATA_DIR "/rw/snapshot.txt", s.text.data, s.text.len), 0);
     sink_fini(&s);
 }
 
@@ -114,10 +114,10 @@ static void test_enc_single_gauge_has_exact_bytes(void **st)
 {
     (void)st;
     static const uint8_t want[] = {
-        0x0a, 0x2c, 0x0a, 0x1c, 0x0a, 0x08, '_',  '_',  'n',  'a',  'm',  'e',  '_',  '_',
-        0x12, 0x10, 'p',  'r',  'o',  'c',  'e',  's',  's',  '_',  'o',  'p',  'e',  'n',
-        '_',  'f',  'd',  's',  0x12, 0x0c, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1c,
-        0x40, 0x10, 0xe8, 0x07,
+        0x0a, 0x2c, 0x0a, 0x1c, 0x0a, 0x08, '_',  '_',  'n',  'a',  'm',  'e',
+        '_',  '_',  0x12, 0x10, 'p',  'r',  'o',  'c',  'e',  's',  's',  '_',
+        'o',  'p',  'e',  'n',  '_',  'f',  'd',  's',  0x12, 0x0c, 0x09, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x1c, 0x40, 0x10, 0xe8, 0x07,
     };
     const struct am_series_view v = {.metric = AM_M_PROCESS_OPEN_FDS, .value = 7};
     struct sink s;
@@ -142,9 +142,8 @@ static void test_enc_batches_split_at_max_samples(void **st)
     } cases[] = {{3, 4, 1}, {5, 2, 5}, {10, 1, 10}, {1, 10, 1}, {2000, 1, 10}};
     struct am_series_view v[10];
     for (int i = 0; i < 10; i++) {
-        v[i] = (struct am_series_view){.metric = AM_M_AGENT_REQUESTS_TOTAL,
-                                       .label_values = lv_a,
-                                       .value = i};
+        v[i] = (struct am_series_view){
+            .metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_a, .value = i};
     }
     for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
         struct sink s;
@@ -218,15 +217,15 @@ static void test_format_le_matches_go_shortest_g(void **st)
         double v;
         const char *want;
     } cases[] = {
-        {0.5, "0.5"},          {1, "1"},
-        {0.1, "0.1"},          {5.12, "5.12"},
-        {0.001, "0.001"},      {0.0001, "0.0001"},
-        {0.00001, "1e-05"},    {100000, "100000"},
-        {1e6, "1e+06"},        {16777216, "1.6777216e+07"},
-        {262144, "262144"},    {1048576, "1.048576e+06"},
-        {0, "0"},              {-2.5, "-2.5"},
-        {INFINITY, "+Inf"},    {0.30000000000000004, "0.30000000000000004"},
-        {81.92, "81.92"},      {200000, "200000"},
+        {0.5, "0.5"},       {1, "1"},
+        {0.1, "0.1"},       {5.12, "5.12"},
+        {0.001, "0.001"},   {0.0001, "0.0001"},
+        {0.00001, "1e-05"}, {100000, "100000"},
+        {1e6, "1e+06"},     {16777216, "1.6777216e+07"},
+        {262144, "262144"}, {1048576, "1.048576e+06"},
+        {0, "0"},           {-2.5, "-2.5"},
+        {INFINITY, "+Inf"}, {0.30000000000000004, "0.30000000000000004"},
+        {81.92, "81.92"},   {200000, "200000"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char out[32];

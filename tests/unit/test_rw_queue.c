@@ -12,9 +12,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "am/err.h"
@@ -113,20 +115,41 @@ static void test_queue_replays_in_order_across_reopen(void **st)
     am_rw_queue_close(q);
 }
 
-/* A second open without closing the first sees exactly what a restart
- * after kill -9 would: the data written and the cursor renamed in. */
-static void test_queue_cursor_survives_unclean_exit(void **st)
+/* A child appends and acknowledges, then dies by SIGKILL mid-life: the
+ * parent's reopen resumes at the first unacknowledged record. */
+static void test_queue_cursor_survives_kill_9(void **st)
+{
+    struct fx *f = *st;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct am_rw_queue *q = qopen(f, 0, 0);
+        append_n(q, 0, 4, 0);
+        expect_rec(f, q, 0, true);
+        expect_rec(f, q, 1, true);
+        expect_rec(f, q, 2, false);
+        raise(SIGKILL);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    struct am_rw_queue *q = qopen(f, 0, 0);
+    expect_rec(f, q, 2, true);
+    expect_rec(f, q, 3, true);
+    expect_empty(f, q);
+    am_rw_queue_close(q);
+}
+
+static void test_queue_second_open_of_same_dir_fails(void **st)
 {
     struct fx *f = *st;
     struct am_rw_queue *q = qopen(f, 0, 0);
-    append_n(q, 0, 4, 0);
-    expect_rec(f, q, 0, true);
-    expect_rec(f, q, 1, true);
-    struct am_rw_queue *q2 = qopen(f, 0, 0);
-    expect_rec(f, q2, 2, true);
-    expect_rec(f, q2, 3, true);
-    expect_empty(f, q2);
-    am_rw_queue_close(q2);
+    struct am_rw_queue_opts o = {.dir = f->dir};
+    struct am_rw_queue *q2 = NULL;
+    const char *why = NULL;
+    assert_int_equal(am_rw_queue_open(&o, &q2, &why), AM_EIO);
+    assert_null(q2);
+    assert_string_equal(why, "queue dir is in use by another queue");
     am_rw_queue_close(q);
 }
 
@@ -251,7 +274,8 @@ int main(void)
     am_log_set_level(AM_LOG_LEVEL_ERROR); /* the torn-tail sweep warns 20 times */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_queue_replays_in_order_across_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_cursor_survives_unclean_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_cursor_survives_kill_9, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_second_open_of_same_dir_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_torn_tail_at_every_offset_is_cut_and_counted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_corrupt_crc_in_middle_is_skipped, setup,
