@@ -33,7 +33,7 @@ static void write_file(const char *dir, const char *name, const uint8_t *p, size
 static void remove_all(const char *dir)
 {
     static const char *const names[] = {"0000000000000001.seg", "0000000000000002.seg", "cursor",
-                                        "cursor.tmp"};
+                                        "cursor.tmp", "lock"};
     char path[256];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
