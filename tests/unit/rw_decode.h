@@ -24,7 +24,7 @@ struct rwd_cur {
     const uint8_t *end;
 };
 
-static int rwd_varint(struct rwd_cur *c, uint64_t *v)
+static inline int rwd_varint(struct rwd_cur *c, uint64_t *v)
 {
     *v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
@@ -41,7 +41,7 @@ static int rwd_varint(struct rwd_cur *c, uint64_t *v)
 }
 
 /* Next field: tag and, for LEN fields, the sub-slice. */
-static int rwd_field(struct rwd_cur *c, uint64_t *tag, struct rwd_cur *sub, uint64_t *num)
+static inline int rwd_field(struct rwd_cur *c, uint64_t *tag, struct rwd_cur *sub, uint64_t *num)
 {
     if (rwd_varint(c, tag) != 0) {
         return -1;
@@ -74,7 +74,7 @@ static int rwd_field(struct rwd_cur *c, uint64_t *tag, struct rwd_cur *sub, uint
     }
 }
 
-static int rwd_label(struct rwd_cur l, struct am_buf *out, char *prev, size_t prev_cap)
+static inline int rwd_label(struct rwd_cur l, struct am_buf *out, char *prev, size_t prev_cap)
 {
     struct rwd_cur name = {0};
     struct rwd_cur value = {0};
@@ -108,7 +108,7 @@ static int rwd_label(struct rwd_cur l, struct am_buf *out, char *prev, size_t pr
     return 0;
 }
 
-static int rwd_sample(struct rwd_cur s, struct am_buf *out)
+static inline int rwd_sample(struct rwd_cur s, struct am_buf *out)
 {
     uint64_t bits = 0;
     uint64_t ts = 0;
@@ -135,7 +135,7 @@ static int rwd_sample(struct rwd_cur s, struct am_buf *out)
     return 0;
 }
 
-static int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *samples)
+static inline int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *samples)
 {
     char prev[256] = "";
     int n_samples = 0;
@@ -163,7 +163,7 @@ static int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *samples)
 
 /* Decode a snappy-compressed WriteRequest, appending lines to out.
  * Returns the sample count, or -1 if anything is malformed. */
-static long rwd_decode(const void *data, size_t len, struct am_buf *out)
+static inline long rwd_decode(const void *data, size_t len, struct am_buf *out)
 {
     size_t raw_len;
     if (snappy_uncompressed_length(data, len, &raw_len) != SNAPPY_OK) {

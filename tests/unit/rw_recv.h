@@ -45,14 +45,14 @@ struct rwr {
     char first_headers[2048];
 };
 
-static double rwr_now(void)
+static inline double rwr_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int rwr_listen(int port)
+static inline int rwr_listen(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -66,7 +66,7 @@ static int rwr_listen(int port)
 }
 
 /* Read one request (headers + Content-Length body). 0 ok, -1 EOF/error. */
-static int rwr_read(int fd, struct am_buf *in, size_t *hdr_len, size_t *body_len)
+static inline int rwr_read(int fd, struct am_buf *in, size_t *hdr_len, size_t *body_len)
 {
     for (;;) {
         char *e = in->len ? memmem(in->data, in->len, "\r\n\r\n", 4) : NULL;
@@ -94,8 +94,8 @@ static int rwr_read(int fd, struct am_buf *in, size_t *hdr_len, size_t *body_len
 }
 
 /* Answer one request; returns true to go down afterwards. */
-static bool rwr_answer(struct rwr *r, int fd, const char *hdr, size_t hdr_len, const char *body,
-                       size_t body_len)
+static inline bool rwr_answer(struct rwr *r, int fd, const char *hdr, size_t hdr_len,
+                              const char *body, size_t body_len)
 {
     pthread_mutex_lock(&r->mu);
     size_t i = r->requests++;
@@ -127,7 +127,7 @@ static bool rwr_answer(struct rwr *r, int fd, const char *hdr, size_t hdr_len, c
 }
 
 /* Serve one connection until EOF, stop, or a down_after step. */
-static bool rwr_conn(struct rwr *r, int fd)
+static inline bool rwr_conn(struct rwr *r, int fd)
 {
     struct am_buf in;
     am_buf_init(&in, 64 << 20);
@@ -143,7 +143,7 @@ static bool rwr_conn(struct rwr *r, int fd)
     return down;
 }
 
-static void *rwr_main(void *arg)
+static inline void *rwr_main(void *arg)
 {
     struct rwr *r = arg;
     for (;;) {
@@ -184,7 +184,7 @@ static void *rwr_main(void *arg)
     return NULL;
 }
 
-static void rwr_start(struct rwr *r, const struct rwr_step *script, size_t n)
+static inline void rwr_start(struct rwr *r, const struct rwr_step *script, size_t n)
 {
     memset(r, 0, sizeof(*r));
     pthread_mutex_init(&r->mu, NULL);
@@ -198,14 +198,14 @@ static void rwr_start(struct rwr *r, const struct rwr_step *script, size_t n)
     pthread_create(&r->thread, NULL, rwr_main, r);
 }
 
-static void rwr_set_down(struct rwr *r, bool down)
+static inline void rwr_set_down(struct rwr *r, bool down)
 {
     pthread_mutex_lock(&r->mu);
     r->down = down;
     pthread_mutex_unlock(&r->mu);
 }
 
-static bool rwr_is_down(struct rwr *r)
+static inline bool rwr_is_down(struct rwr *r)
 {
     pthread_mutex_lock(&r->mu);
     bool d = r->down;
@@ -213,7 +213,7 @@ static bool rwr_is_down(struct rwr *r)
     return d;
 }
 
-static void rwr_stop(struct rwr *r)
+static inline void rwr_stop(struct rwr *r)
 {
     pthread_mutex_lock(&r->mu);
     r->stop = true;

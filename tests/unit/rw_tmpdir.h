@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int rwt_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static inline int rwt_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
@@ -19,13 +19,13 @@ static int rwt_rm_one(const char *path, const struct stat *st, int flag, struct 
     return remove(path);
 }
 
-static void rwt_rmdir(const char *dir)
+static inline void rwt_rmdir(const char *dir)
 {
     nftw(dir, rwt_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* Fills buf (>= 64 bytes) with a new empty directory's path. */
-static void rwt_mkdtemp(char *buf, size_t n, const char *tag)
+static inline void rwt_mkdtemp(char *buf, size_t n, const char *tag)
 {
     snprintf(buf, n, "/tmp/am_%s_XXXXXX", tag);
     if (mkdtemp(buf) == NULL) {

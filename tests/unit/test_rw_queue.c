@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "am/alloc.h"
 #include "am/err.h"
 #include "am/log.h"
 #include "am/rw.h"
@@ -31,7 +32,7 @@ struct fx {
 
 static int setup(void **st)
 {
-    struct fx *f = calloc(1, sizeof(*f));
+    struct fx *f = am_xcalloc(1, sizeof(*f));
     rwt_mkdtemp(f->dir, sizeof(f->dir), "rwq");
     am_buf_init(&f->buf, 1 << 20);
     *st = f;
@@ -43,7 +44,7 @@ static int teardown(void **st)
     struct fx *f = *st;
     rwt_rmdir(f->dir);
     am_buf_fini(&f->buf);
-    free(f);
+    am_free(f);
     return 0;
 }
 
