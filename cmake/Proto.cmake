@@ -20,7 +20,8 @@ foreach(proto ${AM_PROTO_FILES})
                 -L "#include <%s>" ${rel}
         WORKING_DIRECTORY ${AM_PROTO_DIR}
         DEPENDS ${deps}
-        COMMENT "nanopb ${rel}")
+        COMMENT "nanopb ${rel}"
+        VERBATIM)
     list(APPEND AM_PROTO_SRCS ${AM_PROTO_INCLUDE_DIR}/${base}.pb.c)
 endforeach()
 set_source_files_properties(${AM_PROTO_SRCS} PROPERTIES GENERATED TRUE
