@@ -79,8 +79,8 @@ static inline int rwd_label(struct rwd_cur l, struct am_buf *out, char *prev, si
     struct rwd_cur name = {0};
     struct rwd_cur value = {0};
     while (l.p < l.end) {
-        uint64_t tag;
-        uint64_t num;
+        uint64_t tag = 0;
+        uint64_t num = 0;
         struct rwd_cur sub = {0};
         if (rwd_field(&l, &tag, &sub, &num) != 0) {
             return -1;
@@ -113,9 +113,9 @@ static inline int rwd_sample(struct rwd_cur s, struct am_buf *out)
     uint64_t bits = 0;
     uint64_t ts = 0;
     while (s.p < s.end) {
-        uint64_t tag;
-        uint64_t num;
-        struct rwd_cur sub;
+        uint64_t tag = 0;
+        uint64_t num = 0;
+        struct rwd_cur sub = {0};
         if (rwd_field(&s, &tag, &sub, &num) != 0) {
             return -1;
         }
@@ -141,9 +141,9 @@ static inline int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *sampl
     int n_samples = 0;
     size_t line_start = out->len;
     while (t.p < t.end) {
-        uint64_t tag;
-        uint64_t num;
-        struct rwd_cur sub;
+        uint64_t tag = 0;
+        uint64_t num = 0;
+        struct rwd_cur sub = {0};
         if (rwd_field(&t, &tag, &sub, &num) != 0) {
             return -1;
         }
@@ -177,9 +177,9 @@ static inline long rwd_decode(const void *data, size_t len, struct am_buf *out)
     }
     struct rwd_cur c = {(const uint8_t *)raw, (const uint8_t *)raw + raw_len};
     while (c.p < c.end) {
-        uint64_t tag;
-        uint64_t num;
-        struct rwd_cur sub;
+        uint64_t tag = 0;
+        uint64_t num = 0;
+        struct rwd_cur sub = {0};
         if (rwd_field(&c, &tag, &sub, &num) != 0 || tag != 0x0a) {
             goto out;
         }

@@ -183,7 +183,7 @@ static void test_queue_torn_tail_at_every_offset_is_cut_and_counted(void **st)
         struct am_rw_queue *q = qopen(f, 0, 0);
         append_n(q, 0, 3, 0);
         am_rw_queue_close(q);
-        char seg[256];
+        char seg[512];
         assert_int_equal(truncate(only_segment(f, seg, sizeof(seg)), cut), 0);
         q = qopen(f, 0, 0);
         struct am_rw_queue_counts c;
@@ -205,7 +205,7 @@ static void test_queue_corrupt_crc_in_middle_is_skipped(void **st)
     struct am_rw_queue *q = qopen(f, 0, 0);
     append_n(q, 0, 3, 0);
     am_rw_queue_close(q);
-    char seg[256];
+    char seg[512];
     int fd = open(only_segment(f, seg, sizeof(seg)), O_RDWR);
     assert_true(fd >= 0);
     assert_int_equal(pwrite(fd, "X", 1, 21 + 16 + 2), 1); /* payload of record 1 */
@@ -260,7 +260,7 @@ static void test_queue_consumed_segments_are_deleted(void **st)
         expect_rec(f, q, i, true);
     }
     expect_empty(f, q);
-    char seg[256];
+    char seg[512];
     only_segment(f, seg, sizeof(seg)); /* asserts exactly one left */
     am_rw_queue_close(q);
     q = qopen(f, 0, 4096);
