@@ -1,0 +1,642 @@
+/*
+ * rw_queue.c - the disk-backed remote_write queue (SPEC.md 5). Segments
+ * <seq:016x>.seg hold records [magic, len, samples, crc32(len, samples,
+ * payload)] appended in order; "cursor" (replaced by rename) names the
+ * first unacknowledged record. Invariant: segs[0] is the segment the
+ * reader is in; every byte of every segment below `end` is whole records.
+ * One mutex guards everything; no network I/O ever happens under it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "am/alloc.h"
+#include "am/err.h"
+#include "am/log.h"
+#include "am/rw.h"
+
+#define REC_MAGIC 0x57524d41u /* "AMRW" little-endian */
+#define CUR_MAGIC 0x55434d41u /* "AMCU" */
+#define REC_HDR 16
+#define REC_MAX_PAYLOAD (256u << 20)
+#define DEFAULT_SEGMENT_BYTES (64ull << 20)
+#define MIN_SEGMENT_BYTES (4096ull)
+
+struct seg {
+    uint64_t seq;
+    uint64_t end; /* bytes of whole records */
+    uint64_t records;
+    uint64_t samples;
+    int fd;
+    bool dirty; /* written since the last sync */
+};
+
+struct am_rw_queue {
+    pthread_mutex_t mu;
+    char *dir;
+    int lock_fd; /* flock: one process (and one queue) per directory */
+    uint64_t max_bytes;
+    uint64_t seg_bytes;
+    struct seg *segs; /* oldest first; the last one takes appends */
+    size_t n;
+    size_t cap;
+    uint64_t next_seq;
+    bool dir_dirty;
+    /* reader, always in segs[0] */
+    uint64_t rd_off;
+    uint64_t rd_records;
+    uint64_t rd_samples;
+    bool peeked;
+    uint64_t peek_seq;
+    uint64_t peek_off;
+    uint64_t peek_next;
+    uint32_t peek_samples;
+    struct am_rw_queue_counts c;
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static char *path_of(const struct am_rw_queue *q, const char *name)
+{
+    size_t n = strlen(q->dir) + strlen(name) + 2;
+    char *p = am_xmalloc(n);
+    snprintf(p, n, "%s/%s", q->dir, name);
+    return p;
+}
+
+static char *seg_path(const struct am_rw_queue *q, uint64_t seq)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%016" PRIx64 ".seg", seq);
+    return path_of(q, name);
+}
+
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return r == 0 ? AM_EAGAIN : AM_EIO;
+        }
+        got += (size_t)r;
+    }
+    return AM_OK;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char *p = am_xstrdup(dir);
+    int rc = AM_OK;
+    for (char *s = p + 1; rc == AM_OK; s++) {
+        bool last = *s == '\0';
+        if (*s != '/' && !last) {
+            continue;
+        }
+        *s = '\0';
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            AM_LOG_ERROR("rw_queue", "mkdir %s: %s", p, strerror(errno));
+            rc = AM_EIO;
+        }
+        if (last) {
+            break;
+        }
+        *s = '/';
+    }
+    am_free(p);
+    return rc;
+}
+
+/* ---- segments ---- */
+
+static struct seg *seg_push(struct am_rw_queue *q, uint64_t seq, int fd)
+{
+    if (q->n == q->cap) {
+        q->cap = q->cap ? q->cap * 2 : 8;
+        q->segs = am_xrealloc(q->segs, q->cap * sizeof(*q->segs));
+    }
+    struct seg *s = &q->segs[q->n++];
+    memset(s, 0, sizeof(*s));
+    s->seq = seq;
+    s->fd = fd;
+    return s;
+}
+
+static void seg_drop_head(struct am_rw_queue *q)
+{
+    char *p = seg_path(q, q->segs[0].seq);
+    if (unlink(p) != 0 && errno != ENOENT) {
+        AM_LOG_RL(AM_LOG_LEVEL_WARN, "rw_queue", "unlink %s: %s", p, strerror(errno));
+    }
+    am_free(p);
+    close(q->segs[0].fd);
+    memmove(q->segs, q->segs + 1, (q->n - 1) * sizeof(*q->segs));
+    q->n--;
+    q->rd_off = 0;
+    q->rd_records = 0;
+    q->rd_samples = 0;
+    q->peeked = false;
+    q->dir_dirty = true;
+}
+
+static int seg_new(struct am_rw_queue *q)
+{
+    char *p = seg_path(q, q->next_seq);
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "open %s: %s", p, strerror(errno));
+        am_free(p);
+        return AM_EIO;
+    }
+    am_free(p);
+    seg_push(q, q->next_seq++, fd);
+    q->dir_dirty = true;
+    return AM_OK;
+}
+
+/* Walk the record headers of one segment; cut a torn or garbled tail. */
+static void seg_scan(struct am_rw_queue *q, struct seg *s)
+{
+    struct stat st;
+    uint64_t size = fstat(s->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+    uint64_t off = 0;
+    uint8_t h[REC_HDR];
+    while (size - off >= REC_HDR && read_full(s->fd, h, REC_HDR, off) == AM_OK) {
+        uint32_t len = get32(h + 4);
+        if (get32(h) != REC_MAGIC || len > REC_MAX_PAYLOAD || len > size - off - REC_HDR) {
+            break;
+        }
+        s->records++;
+        s->samples += get32(h + 8);
+        off += REC_HDR + (uint64_t)len;
+    }
+    s->end = off;
+    if (off < size) {
+        q->c.corrupt_records++;
+        AM_LOG_WARN("rw_queue",
+                    "segment %016" PRIx64 ": torn or corrupt tail at %" PRIu64 ", %" PRIu64
+                    " bytes cut",
+                    s->seq, off, size - off);
+        if (ftruncate(s->fd, (off_t)off) != 0) {
+            AM_LOG_WARN("rw_queue", "ftruncate: %s", strerror(errno));
+        }
+    }
+}
+
+/* ---- cursor ---- */
+
+static int cursor_write(struct am_rw_queue *q)
+{
+    uint8_t b[24];
+    put64(b, q->n ? q->segs[0].seq : 0);
+    put64(b + 8, q->rd_off);
+    put32(b + 16, (uint32_t)crc32(0, b, 16));
+    put32(b + 20, CUR_MAGIC);
+    char *tmp = path_of(q, "cursor.tmp");
+    char *dst = path_of(q, "cursor");
+    int rc = AM_EIO;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        if (write(fd, b, sizeof(b)) == (ssize_t)sizeof(b) && fdatasync(fd) == 0 &&
+            rename(tmp, dst) == 0) {
+            rc = AM_OK;
+        }
+        close(fd);
+    }
+    if (rc != AM_OK) {
+        AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "write %s: %s", dst, strerror(errno));
+    }
+    am_free(tmp);
+    am_free(dst);
+    return rc;
+}
+
+static bool cursor_read(struct am_rw_queue *q, uint64_t *seq, uint64_t *off)
+{
+    char *p = path_of(q, "cursor");
+    uint8_t b[24];
+    bool ok = false;
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ok = read_full(fd, b, sizeof(b), 0) == AM_OK && get32(b + 20) == CUR_MAGIC &&
+             get32(b + 16) == (uint32_t)crc32(0, b, 16);
+        close(fd);
+    }
+    am_free(p);
+    if (ok) {
+        *seq = get64(b);
+        *off = get64(b + 8);
+    }
+    return ok;
+}
+
+static int seq_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a;
+    uint64_t y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Segment sequence numbers found in the directory, sorted. */
+static uint64_t *list_segments(const char *dir, size_t *n)
+{
+    DIR *d = opendir(dir);
+    uint64_t *seqs = NULL;
+    size_t cap = 0;
+    *n = 0;
+    for (;;) {
+        struct dirent *de = d != NULL ? readdir(d) : NULL;
+        if (de == NULL) {
+            break;
+        }
+        size_t len = strlen(de->d_name);
+        char *end = NULL;
+        if (len != 20 || strcmp(de->d_name + 16, ".seg") != 0) {
+            continue;
+        }
+        uint64_t seq = strtoull(de->d_name, &end, 16);
+        if (end != de->d_name + 16) {
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            seqs = am_xrealloc(seqs, cap * sizeof(*seqs));
+        }
+        seqs[(*n)++] = seq;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    if (*n > 0) {
+        qsort(seqs, *n, sizeof(*seqs), seq_cmp);
+    }
+    return seqs;
+}
+
+/* Put the reader at the first record boundary >= off of segs[0]. */
+static void position_reader(struct am_rw_queue *q, uint64_t off)
+{
+    struct seg *s = &q->segs[0];
+    uint8_t h[REC_HDR];
+    while (q->rd_off < off && q->rd_off < s->end &&
+           read_full(s->fd, h, REC_HDR, q->rd_off) == AM_OK) {
+        q->rd_off += REC_HDR + (uint64_t)get32(h + 4);
+        q->rd_records++;
+        q->rd_samples += get32(h + 8);
+    }
+}
+
+/* Open every segment at or after the cursor, delete those before it. */
+static int recover(struct am_rw_queue *q, const char **why)
+{
+    uint64_t cur_seq = 0;
+    uint64_t cur_off = 0;
+    bool have_cursor = cursor_read(q, &cur_seq, &cur_off);
+    size_t n = 0;
+    uint64_t *seqs = list_segments(q->dir, &n);
+    int rc = AM_OK;
+    q->next_seq = have_cursor ? cur_seq + 1 : 1;
+    for (size_t i = 0; i < n && rc == AM_OK; i++) {
+        char *p = seg_path(q, seqs[i]);
+        if (have_cursor && seqs[i] < cur_seq) {
+            unlink(p);
+            am_free(p);
+            continue;
+        }
+        int fd = open(p, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            AM_LOG_ERROR("rw_queue", "open %s: %s", p, strerror(errno));
+            *why = "cannot open a queue segment";
+            rc = AM_EIO;
+        } else {
+            seg_scan(q, seg_push(q, seqs[i], fd));
+            q->next_seq = seqs[i] + 1;
+        }
+        am_free(p);
+    }
+    am_free(seqs);
+    if (rc == AM_OK && q->n > 0 && have_cursor && q->segs[0].seq == cur_seq) {
+        position_reader(q, cur_off);
+    }
+    return rc;
+}
+
+static int lock_dir(struct am_rw_queue *q, const char **why)
+{
+    char *p = path_of(q, "lock");
+    q->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    am_free(p);
+    if (q->lock_fd < 0) {
+        AM_LOG_ERROR("rw_queue", "open %s/lock: %s", q->dir, strerror(errno));
+        *why = "cannot create the queue lock file";
+        return AM_EIO;
+    }
+    if (flock(q->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        AM_LOG_ERROR("rw_queue", "%s: in use by another queue: %s", q->dir, strerror(errno));
+        *why = "queue dir is in use by another queue";
+        return AM_EIO;
+    }
+    return AM_OK;
+}
+
+int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **out,
+                     const char **why)
+{
+    *out = NULL;
+    if (opts->dir == NULL || opts->dir[0] == '\0') {
+        *why = "queue dir is empty";
+        return AM_EINVAL;
+    }
+    if (mkdir_p(opts->dir) != AM_OK) {
+        *why = "cannot create the queue dir";
+        return AM_EIO;
+    }
+    struct am_rw_queue *q = am_xcalloc(1, sizeof(*q));
+    pthread_mutex_init(&q->mu, NULL);
+    q->dir = am_xstrdup(opts->dir);
+    q->lock_fd = -1;
+    q->max_bytes = opts->max_bytes;
+    q->seg_bytes = opts->segment_bytes ? opts->segment_bytes : DEFAULT_SEGMENT_BYTES;
+    if (q->max_bytes > 0 && q->seg_bytes > q->max_bytes / 4) {
+        q->seg_bytes = q->max_bytes / 4;
+    }
+    if (q->seg_bytes < MIN_SEGMENT_BYTES) {
+        q->seg_bytes = MIN_SEGMENT_BYTES;
+    }
+    int rc = lock_dir(q, why);
+    if (rc == AM_OK) {
+        rc = recover(q, why);
+    }
+    if (rc != AM_OK) {
+        am_rw_queue_close(q);
+        return rc;
+    }
+    *out = q;
+    return AM_OK;
+}
+
+void am_rw_queue_close(struct am_rw_queue *q)
+{
+    if (q == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < q->n; i++) {
+        close(q->segs[i].fd);
+    }
+    if (q->lock_fd >= 0) {
+        close(q->lock_fd);
+    }
+    am_free(q->segs);
+    am_free(q->dir);
+    pthread_mutex_destroy(&q->mu);
+    am_free(q);
+}
+
+static uint64_t disk_bytes(const struct am_rw_queue *q)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        b += q->segs[i].end;
+    }
+    return b;
+}
+
+/* Drop the oldest segments until rec more bytes fit under max_bytes. */
+static int make_room(struct am_rw_queue *q, uint64_t rec)
+{
+    while (q->max_bytes > 0 && q->n > 0 && disk_bytes(q) + rec > q->max_bytes) {
+        if (q->n == 1) {
+            int rc = seg_new(q); /* never drop the segment being appended to */
+            if (rc != AM_OK) {
+                return rc;
+            }
+        }
+        struct seg *h = &q->segs[0];
+        uint64_t recs = h->records - q->rd_records;
+        uint64_t samples = h->samples - q->rd_samples;
+        q->c.dropped_records += recs;
+        q->c.dropped_samples += samples;
+        AM_LOG_RL(AM_LOG_LEVEL_WARN, "rw_queue",
+                  "queue full: dropped segment %016" PRIx64 " records=%" PRIu64 " samples=%" PRIu64,
+                  h->seq, recs, samples);
+        seg_drop_head(q);
+    }
+    return AM_OK;
+}
+
+static int append_locked(struct am_rw_queue *q, const void *data, size_t len, uint32_t samples)
+{
+    uint64_t rec = REC_HDR + (uint64_t)len;
+    if (len > REC_MAX_PAYLOAD || (q->max_bytes > 0 && rec > q->max_bytes)) {
+        q->c.dropped_records++;
+        q->c.dropped_samples += samples;
+        return AM_ETOOBIG;
+    }
+    int rc = make_room(q, rec);
+    if (rc == AM_OK &&
+        (q->n == 0 || (q->segs[q->n - 1].end > 0 && q->segs[q->n - 1].end + rec > q->seg_bytes))) {
+        rc = seg_new(q);
+    }
+    if (rc != AM_OK) {
+        return rc;
+    }
+    struct seg *t = &q->segs[q->n - 1];
+    uint8_t h[REC_HDR];
+    put32(h, REC_MAGIC);
+    put32(h + 4, (uint32_t)len);
+    put32(h + 8, samples);
+    uint32_t crc = (uint32_t)crc32(0, h + 4, 8);
+    crc = (uint32_t)crc32(crc, data, (uInt)len);
+    put32(h + 12, crc);
+    struct iovec iov[2] = {{h, REC_HDR}, {(void *)data, len}};
+    ssize_t w = pwritev(t->fd, iov, 2, (off_t)t->end);
+    if (w != (ssize_t)rec) {
+        AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "write segment: %s",
+                  w < 0 ? strerror(errno) : "short write");
+        if (ftruncate(t->fd, (off_t)t->end) != 0) {
+            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "ftruncate: %s", strerror(errno));
+        }
+        return AM_EIO;
+    }
+    t->end += rec;
+    t->records++;
+    t->samples += samples;
+    t->dirty = true;
+    return AM_OK;
+}
+
+int am_rw_queue_append(struct am_rw_queue *q, const void *data, size_t len, uint32_t samples)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = append_locked(q, data, len, samples);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+/* fdatasync runs under the lock: the only waiter is the sender's next
+ * peek/ack, and neither is on the ingest path. */
+int am_rw_queue_sync(struct am_rw_queue *q)
+{
+    int rc = AM_OK;
+    pthread_mutex_lock(&q->mu);
+    for (size_t i = 0; i < q->n; i++) {
+        if (q->segs[i].dirty && fdatasync(q->segs[i].fd) != 0) {
+            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "fdatasync: %s", strerror(errno));
+            rc = AM_EIO;
+        }
+        q->segs[i].dirty = false;
+    }
+    if (q->dir_dirty) {
+        int fd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
+        q->dir_dirty = false;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+/* Read the record at the reader into out. AM_EINVAL: corrupt (skipped). */
+static int read_record(struct am_rw_queue *q, struct am_buf *out, uint32_t *samples)
+{
+    struct seg *s = &q->segs[0];
+    uint8_t h[REC_HDR];
+    if (read_full(s->fd, h, REC_HDR, q->rd_off) != AM_OK) {
+        return AM_EIO;
+    }
+    uint32_t len = get32(h + 4);
+    if (get32(h) != REC_MAGIC || len > s->end - q->rd_off - REC_HDR) {
+        q->rd_off = s->end; /* garbled header: the rest of the segment is lost */
+        return AM_EINVAL;
+    }
+    am_buf_reset(out);
+    int rc = am_buf_reserve(out, len);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    if (read_full(s->fd, out->data, len, q->rd_off + REC_HDR) != AM_OK) {
+        return AM_EIO;
+    }
+    out->len = len;
+    uint32_t crc = (uint32_t)crc32(0, h + 4, 8);
+    crc = (uint32_t)crc32(crc, (const Bytef *)out->data, len);
+    *samples = get32(h + 8);
+    if (crc != get32(h + 12)) {
+        q->rd_off += REC_HDR + (uint64_t)len;
+        q->rd_records++;
+        q->rd_samples += *samples;
+        return AM_EINVAL;
+    }
+    return AM_OK;
+}
+
+static int peek_locked(struct am_rw_queue *q, struct am_buf *out, uint32_t *samples)
+{
+    for (;;) {
+        if (q->n == 0) {
+            return AM_EAGAIN;
+        }
+        if (q->rd_off >= q->segs[0].end) {
+            if (q->n == 1) {
+                return AM_EAGAIN;
+            }
+            seg_drop_head(q);
+            continue;
+        }
+        uint64_t off = q->rd_off;
+        int rc = read_record(q, out, samples);
+        if (rc == AM_EINVAL) {
+            q->c.corrupt_records++;
+            AM_LOG_RL(AM_LOG_LEVEL_WARN, "rw_queue",
+                      "corrupt record skipped segment=%016" PRIx64 " offset=%" PRIu64,
+                      q->segs[0].seq, off);
+            continue;
+        }
+        if (rc == AM_OK) {
+            q->peeked = true;
+            q->peek_seq = q->segs[0].seq;
+            q->peek_off = off;
+            q->peek_next = off + REC_HDR + out->len;
+            q->peek_samples = *samples;
+        }
+        return rc;
+    }
+}
+
+int am_rw_queue_peek(struct am_rw_queue *q, struct am_buf *out, uint32_t *samples)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = peek_locked(q, out, samples);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+int am_rw_queue_ack(struct am_rw_queue *q)
+{
+    int rc = AM_OK;
+    pthread_mutex_lock(&q->mu);
+    /* The peeked record may have been dropped (queue full) meanwhile. */
+    if (q->peeked && q->n > 0 && q->segs[0].seq == q->peek_seq && q->rd_off == q->peek_off) {
+        q->rd_off = q->peek_next;
+        q->rd_records++;
+        q->rd_samples += q->peek_samples;
+        if (q->rd_off >= q->segs[0].end && q->n > 1) {
+            seg_drop_head(q);
+        }
+        rc = cursor_write(q);
+    }
+    q->peeked = false;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void am_rw_queue_counts(struct am_rw_queue *q, struct am_rw_queue_counts *out)
+{
+    pthread_mutex_lock(&q->mu);
+    *out = q->c;
+    out->records = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        out->records += q->segs[i].records;
+    }
+    out->records -= q->rd_records;
+    out->bytes = disk_bytes(q) - q->rd_off;
+    pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,249 @@
+/*
+ * test_rw_enc.c - remote_write encoder (SPEC.md 5): decoded goldens, exact
+ * bytes through a snappy round trip, label order and precedence, histogram
+ * expansion, batching at max_samples_per_send, stale markers, le format.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <string.h>
+
+#include "am/err.h"
+#include "am/rw.h"
+#include "rw_decode.h"
+#include "testsupport.h"
+
+struct sink {
+    struct am_buf text;
+    uint32_t batches;
+    uint32_t samples[64];
+    struct am_buf raw; /* last batch, uncompressed */
+    int fail_with;
+};
+
+static int sink_cb(void *ud, const void *data, size_t len, uint32_t samples)
+{
+    struct sink *s = ud;
+    if (s->fail_with != 0) {
+        return s->fail_with;
+    }
+    long n = rwd_decode(data, len, &s->text);
+    assert_int_equal(n, samples);
+    if (s->batches < 64) {
+        s->samples[s->batches] = samples;
+    }
+    s->batches++;
+    size_t raw_len = 0;
+    assert_int_equal(snappy_uncompressed_length(data, len, &raw_len), SNAPPY_OK);
+    am_buf_reset(&s->raw);
+    assert_int_equal(am_buf_reserve(&s->raw, raw_len), AM_OK);
+    assert_int_equal(snappy_uncompress(data, len, s->raw.data, &raw_len), SNAPPY_OK);
+    s->raw.len = raw_len;
+    return AM_OK;
+}
+
+static void sink_init(struct sink *s)
+{
+    memset(s, 0, sizeof(*s));
+    am_buf_init(&s->text, 1 << 24);
+    am_buf_init(&s->raw, 1 << 24);
+}
+
+static void sink_fini(struct sink *s)
+{
+    am_buf_fini(&s->text);
+    am_buf_fini(&s->raw);
+}
+
+static const char *const lv_a[] = {"chat", "ok"};
+static const char *const lv_empty_status[] = {"chat", ""};
+static const char *const lv_empty_agent[] = {"", "error"};
+static const char *const lv_hist[] = {"chat"};
+static const char *const lv_quality[] = {"chat", "relevance"};
+static const double hist_bounds[] = {0.5, 1, 2};
+static const uint64_t hist_counts[] = {1, 0, 2, 3}; /* non-cumulative, then +Inf */
+
+static void encode(struct sink *s, const struct am_header_kv *ext, size_t n_ext, uint32_t max,
+                   const struct am_series_view *v, size_t n)
+{
+    struct am_rw_enc *e = am_rw_enc_create(ext, n_ext, max);
+    am_rw_enc_begin(e, 1700000000123, sink_cb, s);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(am_rw_enc_add_view(e, &v[i]), AM_OK);
+    }
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    am_rw_enc_destroy(e);
+}
+
+static void test_enc_snapshot_matches_golden(void **st)
+{
+    (void)st;
+    const struct am_header_kv ext[] = {
+        {"cluster", "prod-eu"},        {"agent_name", "from-external"}, {"replica", ""},
+        {"Zone", "upper-sorts-first"}, {"__name__", "never"},
+    };
+    const struct am_series_view v[] = {
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_a, .value = 42},
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_empty_status, .value = 1.5},
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_empty_agent, .value = 3},
+        {.metric = AM_M_AGENT_QUALITY_SCORE, .label_values = lv_quality, .value = 0.25},
+        {.metric = AM_M_AGENT_REQUEST_DURATION,
+         .label_values = lv_hist,
+         .count = 6,
+         .sum = 7.75,
+         .bucket_counts = hist_counts,
+         .bounds = hist_bounds,
+         .bound_count = 3},
+    };
+    struct sink s;
+    sink_init(&s);
+    encode(&s, ext, 5, 0, v, 5);
+    assert_int_equal(s.batches, 1);
+    assert_int_equal(s.samples[0], 4 + 4 + 2);
+    assert_int_equal(
+        ts_golden_compare(AM_TEST_DATA_DIR "/rw/snapshot.txt", s.text.data, s.text.len), 0);
+    sink_fini(&s);
+}
+
+/* The exact protobuf bytes of one label-less gauge, after snappy. */
+static void test_enc_single_gauge_has_exact_bytes(void **st)
+{
+    (void)st;
+    static const uint8_t want[] = {
+        0x0a, 0x2c, 0x0a, 0x1c, 0x0a, 0x08, '_',  '_',  'n',  'a',  'm',  'e',
+        '_',  '_',  0x12, 0x10, 'p',  'r',  'o',  'c',  'e',  's',  's',  '_',
+        'o',  'p',  'e',  'n',  '_',  'f',  'd',  's',  0x12, 0x0c, 0x09, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x1c, 0x40, 0x10, 0xe8, 0x07,
+    };
+    const struct am_series_view v = {.metric = AM_M_PROCESS_OPEN_FDS, .value = 7};
+    struct sink s;
+    sink_init(&s);
+    struct am_rw_enc *e = am_rw_enc_create(NULL, 0, 10);
+    am_rw_enc_begin(e, 1000, sink_cb, &s);
+    assert_int_equal(am_rw_enc_add_view(e, &v), AM_OK);
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    assert_int_equal(s.raw.len, sizeof(want));
+    assert_memory_equal(s.raw.data, want, sizeof(want));
+    am_rw_enc_destroy(e);
+    sink_fini(&s);
+}
+
+static void test_enc_batches_split_at_max_samples(void **st)
+{
+    (void)st;
+    static const struct {
+        uint32_t max;
+        uint32_t batches;
+        uint32_t last;
+    } cases[] = {{3, 4, 1}, {5, 2, 5}, {10, 1, 10}, {1, 10, 1}, {2000, 1, 10}};
+    struct am_series_view v[10];
+    for (int i = 0; i < 10; i++) {
+        v[i] = (struct am_series_view){
+            .metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_a, .value = i};
+    }
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct sink s;
+        sink_init(&s);
+        encode(&s, NULL, 0, cases[c].max, v, 10);
+        assert_int_equal(s.batches, cases[c].batches);
+        assert_int_equal(s.samples[s.batches - 1], cases[c].last);
+        /* values arrive in order across batches */
+        char *p = s.text.data;
+        for (int i = 0; i < 10; i++) {
+            char want[64];
+            snprintf(want, sizeof(want), "status=\"ok\" %d 1700000000123\n", i);
+            p = strstr(p, want);
+            assert_non_null(p);
+        }
+        sink_fini(&s);
+    }
+}
+
+static void test_enc_stale_marks_every_series_with_stale_nan(void **st)
+{
+    (void)st;
+    const struct am_series_view v[] = {
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .label_values = lv_a},
+        {.metric = AM_M_AGENT_REQUEST_DURATION,
+         .label_values = lv_hist,
+         .bounds = hist_bounds,
+         .bound_count = 3},
+    };
+    struct sink s;
+    sink_init(&s);
+    struct am_rw_enc *e = am_rw_enc_create(NULL, 0, 0);
+    am_rw_enc_begin(e, 5, sink_cb, &s);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(am_rw_enc_stale(e, &v[i]), AM_OK);
+    }
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    assert_int_equal(s.samples[0], 1 + 4 + 2);
+    int stale = 0;
+    for (char *p = s.text.data; (p = strstr(p, " NaN(0x7ff0000000000002) 5\n")) != NULL; p++) {
+        stale++;
+    }
+    assert_int_equal(stale, 7);
+    assert_null(strstr(s.text.data, "NaN(0x7ff8"));
+    am_rw_enc_destroy(e);
+    sink_fini(&s);
+}
+
+static void test_enc_callback_error_and_bad_metric_are_returned(void **st)
+{
+    (void)st;
+    struct sink s;
+    sink_init(&s);
+    s.fail_with = AM_EIO;
+    struct am_rw_enc *e = am_rw_enc_create(NULL, 0, 1);
+    am_rw_enc_begin(e, 5, sink_cb, &s);
+    const struct am_series_view ok = {.metric = AM_M_PROCESS_OPEN_FDS, .value = 1};
+    assert_int_equal(am_rw_enc_add_view(e, &ok), AM_EIO);
+    const struct am_series_view bad = {.metric = AM_M_COUNT};
+    assert_int_equal(am_rw_enc_add_view(e, &bad), AM_EINVAL);
+    am_rw_enc_begin(e, 5, sink_cb, &s);
+    assert_int_equal(am_rw_enc_finish(e), AM_OK); /* nothing pending: no call */
+    am_rw_enc_destroy(e);
+    sink_fini(&s);
+}
+
+static void test_format_le_matches_go_shortest_g(void **st)
+{
+    (void)st;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {
+        {0.5, "0.5"},       {1, "1"},
+        {0.1, "0.1"},       {5.12, "5.12"},
+        {0.001, "0.001"},   {0.0001, "0.0001"},
+        {0.00001, "1e-05"}, {100000, "100000"},
+        {1e6, "1e+06"},     {16777216, "1.6777216e+07"},
+        {262144, "262144"}, {1048576, "1.048576e+06"},
+        {0, "0"},           {-2.5, "-2.5"},
+        {INFINITY, "+Inf"}, {0.30000000000000004, "0.30000000000000004"},
+        {81.92, "81.92"},   {200000, "200000"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[32];
+        size_t n = am_rw_format_le(cases[i].v, out);
+        assert_string_equal(out, cases[i].want);
+        assert_int_equal(n, strlen(cases[i].want));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_enc_snapshot_matches_golden),
+        cmocka_unit_test(test_enc_single_gauge_has_exact_bytes),
+        cmocka_unit_test(test_enc_batches_split_at_max_samples),
+        cmocka_unit_test(test_enc_stale_marks_every_series_with_stale_nan),
+        cmocka_unit_test(test_enc_callback_error_and_bad_metric_are_returned),
+        cmocka_unit_test(test_format_le_matches_go_shortest_g),
+    };
+    return cmocka_run_group_tests_name("rw_enc", tests, NULL, NULL);
+}
