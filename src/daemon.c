@@ -16,9 +16,13 @@
 #include "am/alloc.h"
 #include "am/clock.h"
 #include "am/daemon.h"
+#include "am/err.h"
 #include "am/log.h"
 
 #include "daemon_int.h"
+
+/* How long SIGTERM waits for remote_write queues to drain. */
+#define AM_DAEMON_DRAIN_NS (10ull * 1000 * 1000 * 1000)
 
 /* Features of SPEC.md that later versions add. Refusing to start beats
  * silently ignoring a setting an operator relies on (auth, TLS, pushing). */
@@ -32,12 +36,47 @@ static int refuse_unsupported(const struct am_config *cfg)
             return -1;
         }
     }
-    if (cfg->remote_write_count > 0) {
-        AM_LOG_ERROR("daemon", "exporters.remote_write is not supported by this version of "
-                               "agentmeter; scrape GET /metrics instead");
-        return -1;
+    return 0;
+}
+
+static int open_remote_write(struct am_daemon *d)
+{
+    const struct am_clock *clock = am_clock_system();
+    d->rw_count = d->cfg.remote_write_count;
+    d->rw = am_xcalloc(d->rw_count ? d->rw_count : 1, sizeof(*d->rw));
+    d->rw_next_ns = am_xcalloc(d->rw_count ? d->rw_count : 1, sizeof(*d->rw_next_ns));
+    for (size_t i = 0; i < d->rw_count; i++) {
+        const struct am_remote_write_config *rc = &d->cfg.remote_write[i];
+        const char *why = NULL;
+        d->rw[i] =
+            am_rw_create(rc, d->cfg.external_labels, d->cfg.external_label_count, clock, &why);
+        if (d->rw[i] == NULL) {
+            AM_LOG_ERROR("daemon", "exporters.remote_write[%zu] %s: %s", i, rc->url,
+                         why ? why : "cannot open its queue");
+            return -1;
+        }
+        d->rw_next_ns[i] = am_clock_mono(clock) + rc->send_interval_ns;
     }
     return 0;
+}
+
+/* Every send_interval, each endpoint's snapshot goes to its disk queue; the
+ * endpoint's own sender thread drains the queue. Runs on the main thread,
+ * so a slow disk never stalls ingest. */
+static void snapshot_due(struct am_daemon *d, bool force)
+{
+    uint64_t now = am_clock_mono(am_clock_system());
+    for (size_t i = 0; i < d->rw_count; i++) {
+        if (!force && now < d->rw_next_ns[i]) {
+            continue;
+        }
+        d->rw_next_ns[i] = now + d->cfg.remote_write[i].send_interval_ns;
+        int rc = am_rw_snapshot(d->rw[i], d->series);
+        if (rc != 0) {
+            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "remote_write", "url=%s snapshot not queued: %s",
+                      d->cfg.remote_write[i].url, am_strerror(rc));
+        }
+    }
 }
 
 static struct am_series_store *make_series(const struct am_config *cfg, unsigned shards)
@@ -146,7 +185,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     d->worker_count = d->cfg.workers != 0 ? d->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
     d->series = make_series(&d->cfg, d->worker_count);
-    if (open_listeners(d) != 0) {
+    if (open_listeners(d) != 0 || open_remote_write(d) != 0) {
         am_daemon_destroy(d);
         return NULL;
     }
@@ -211,12 +250,16 @@ int am_daemon_run(struct am_daemon *d)
             return 1;
         }
     }
+    for (size_t i = 0; i < d->rw_count; i++) {
+        am_rw_start(d->rw[i]);
+    }
     atomic_store(&d->ready, true);
 
     /* sigtimedwait rather than sigwait so that am_daemon_stop from another
      * thread (tests, a fatal worker error) is noticed within 100 ms. */
     struct timespec tick = {0, 100 * 1000 * 1000};
     while (!atomic_load(&d->stopping)) {
+        snapshot_due(d, false);
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {
             continue;
@@ -231,6 +274,13 @@ int am_daemon_run(struct am_daemon *d)
     am_daemon_stop(d);
     for (unsigned i = 0; i < d->worker_count; i++) {
         pthread_join(d->workers[i].thread, NULL);
+    }
+    /* The final snapshot, then each queue drains until the deadline; what
+     * is not sent stays on disk for the next start. */
+    snapshot_due(d, true);
+    uint64_t deadline = am_clock_mono(am_clock_system()) + AM_DAEMON_DRAIN_NS;
+    for (size_t i = 0; i < d->rw_count; i++) {
+        am_rw_shutdown(d->rw[i], deadline);
     }
     AM_LOG_INFO("daemon", "stopped");
     return 0;
@@ -255,6 +305,11 @@ void am_daemon_destroy(struct am_daemon *d)
         }
         am_free(d->workers);
     }
+    for (size_t i = 0; i < d->rw_count; i++) {
+        am_rw_destroy(d->rw[i]);
+    }
+    am_free(d->rw);
+    am_free(d->rw_next_ns);
     am_listener_close(d->otlp_listener);
     am_listener_close(d->prom_listener);
     am_series_destroy(d->series);

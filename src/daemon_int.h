@@ -15,6 +15,7 @@
 #include "am/http.h"
 #include "am/loop.h"
 #include "am/pricing.h"
+#include "am/rw.h"
 #include "am/series.h"
 #include "am/server.h"
 
@@ -51,6 +52,9 @@ struct am_daemon {
     struct am_listener *prom_listener;
     unsigned worker_count;
     struct am_worker *workers;
+    struct am_rw **rw;    /* one per exporters.remote_write entry */
+    uint64_t *rw_next_ns; /* when each endpoint's next snapshot is due */
+    size_t rw_count;
     atomic_bool ready;
     atomic_bool stopping;
     double start_time_seconds;

@@ -42,6 +42,42 @@ static void set_listener(struct am_worker *w, const struct am_listener *l, struc
     set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)bad, name, AM_STR("bad_request"));
 }
 
+static void set_remote_write(struct am_worker *w, const struct am_rw_stats *st)
+{
+    static const char *const classes[6] = {"error", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    struct am_str url = am_str_from(st->url);
+    char reason[16];
+    set(w, AM_M_SELF_RW_SAMPLES_SENT_TOTAL, (double)atomic_load(&st->samples_sent), url,
+        AM_STR_NULL);
+    set(w, AM_M_SELF_RW_SAMPLES_FAILED_TOTAL, (double)atomic_load(&st->samples_failed), url,
+        AM_STR_NULL);
+    set(w, AM_M_SELF_RW_SAMPLES_RETRIED_TOTAL, (double)atomic_load(&st->samples_retried), url,
+        AM_STR_NULL);
+    set(w, AM_M_SELF_RW_SAMPLES_DROPPED_TOTAL, (double)atomic_load(&st->samples_dropped_queue_full),
+        url, AM_STR("queue_full"));
+    for (int i = 0; i < 100; i++) {
+        uint64_t n = atomic_load(&st->samples_dropped_status[i]);
+        if (n > 0) {
+            int len = snprintf(reason, sizeof(reason), "http_%d", 400 + i);
+            set(w, AM_M_SELF_RW_SAMPLES_DROPPED_TOTAL, (double)n, url,
+                (struct am_str){reason, (size_t)len});
+            am_worker_flush(w); /* reason is a stack buffer */
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        uint64_t n = atomic_load(&st->requests_status[i]);
+        if (n > 0) {
+            set(w, AM_M_SELF_RW_REQUESTS_TOTAL, (double)n, url, am_str_from(classes[i]));
+        }
+    }
+    set(w, AM_M_SELF_RW_QUEUE_LENGTH, (double)atomic_load(&st->queue_records), url, AM_STR_NULL);
+    set(w, AM_M_SELF_RW_QUEUE_BYTES, (double)atomic_load(&st->queue_bytes), url, AM_STR_NULL);
+    set(w, AM_M_SELF_RW_QUEUE_CORRUPT_TOTAL, (double)atomic_load(&st->queue_corrupt_records), url,
+        AM_STR_NULL);
+    set(w, AM_M_SELF_RW_LAST_SEND_TIMESTAMP, (double)atomic_load(&st->last_send_timestamp_s), url,
+        AM_STR_NULL);
+}
+
 static void refresh_self(struct am_worker *w)
 {
     struct am_daemon *d = w->d;
@@ -56,6 +92,9 @@ static void refresh_self(struct am_worker *w)
     set(w, AM_M_SELF_BUILD_INFO, 1, AM_STR(AM_VERSION), AM_STR_NULL);
     set_listener(w, d->otlp_listener, AM_STR("otlp_http"));
     set_listener(w, d->prom_listener, AM_STR("prometheus"));
+    for (size_t i = 0; i < d->rw_count; i++) {
+        set_remote_write(w, am_rw_stats(d->rw[i]));
+    }
     am_worker_flush(w);
 }
 

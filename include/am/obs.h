@@ -56,6 +56,15 @@ enum am_metric {
     AM_M_SELF_CONNECTIONS_REJECTED_TOTAL,   /* listener, reason */
     AM_M_SELF_CONNECTIONS_ACTIVE,           /* listener */
     AM_M_SELF_BUILD_INFO,                   /* version */
+    AM_M_SELF_RW_SAMPLES_SENT_TOTAL,        /* url */
+    AM_M_SELF_RW_SAMPLES_FAILED_TOTAL,      /* url */
+    AM_M_SELF_RW_SAMPLES_RETRIED_TOTAL,     /* url */
+    AM_M_SELF_RW_SAMPLES_DROPPED_TOTAL,     /* url, reason */
+    AM_M_SELF_RW_REQUESTS_TOTAL,            /* url, code */
+    AM_M_SELF_RW_QUEUE_LENGTH,              /* url */
+    AM_M_SELF_RW_QUEUE_BYTES,               /* url */
+    AM_M_SELF_RW_QUEUE_CORRUPT_TOTAL,       /* url */
+    AM_M_SELF_RW_LAST_SEND_TIMESTAMP,       /* url */
     AM_M_PROCESS_CPU_SECONDS_TOTAL,
     AM_M_PROCESS_RESIDENT_MEMORY_BYTES,
     AM_M_PROCESS_OPEN_FDS,
