@@ -30,7 +30,7 @@ int am_buf_append_str(struct am_buf *b, const char *s);
 int am_buf_append_byte(struct am_buf *b, char c);
 __attribute__((format(printf, 2, 3))) int am_buf_printf(struct am_buf *b, const char *fmt, ...);
 __attribute__((format(printf, 2, 0))) int am_buf_vprintf(struct am_buf *b, const char *fmt,
-                                                     va_list ap);
+                                                         va_list ap);
 /* Remove the first n bytes (n <= len). */
 void am_buf_consume(struct am_buf *b, size_t n);
 
