@@ -189,7 +189,13 @@ describe('OTLP/HTTP error responses (SPEC.md 1)', () => {
     const first = new RawConn(c.httpPort);
     await first.open();
     first.send({ headers: PB, body: agentRequest('baseline-bot', 1500) });
-    const r = await first.response();
+    let r;
+    try {
+      r = await first.response();
+    } catch (e) {
+      await waitFor(() => !c.alive(), { timeoutMs: 1000 });
+      throw new Error(`${e.message}\ncollector ${c.alive() ? 'alive' : `exited ${JSON.stringify(c.exited)}`}, its output:\n${c.output}`);
+    }
     first.close();
     assert.equal(r.status, 200, `baseline request: ${r.status}\n${c.output}`);
     const seen = (s) => s.m && s.m.get('agent_requests_total', { agent_name: 'baseline-bot', status: 'success' }) === 1;
