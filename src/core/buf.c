@@ -32,8 +32,8 @@ int am_buf_reserve(struct am_buf *b, size_t n)
         return AM_ETOOBIG;
     }
     size_t need = b->len + n;
-    if (need <= b->cap) {
-        return AM_OK;
+    if (need <= b->cap && b->data != NULL) {
+        return AM_OK; /* never NULL after a successful reserve, even of 0 bytes */
     }
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {

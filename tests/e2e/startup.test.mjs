@@ -1,10 +1,11 @@
 // startup.test.mjs - configuration the collector must refuse, and say why:
-// remote_write (not in this version) and an unknown key (--check-config
+// a listen address already taken, and an unknown key (--check-config
 // prints FILE:LINE:COL).
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -34,17 +35,20 @@ function runToExit(args) {
   });
 }
 
-test('exporters.remote_write set: refuses to start with a clear message', async () => {
-  const file = path.join(dir, 'rw.yaml');
-  const ports = { httpPort: await freePort(), grpcPort: await freePort(), promPort: await freePort() };
-  writeFileSync(
-    file,
-    configYaml({ ...ports, extra: '  remote_write:\n    - url: http://127.0.0.1:9/api/v1/write\n' }),
-  );
-  const r = await runToExit(['--config', file]);
-  assert.equal(r.signal, null, `collector did not exit by itself:\n${r.out}`);
-  assert.notEqual(r.code, 0);
-  assert.match(r.out, /remote_write/);
+test('an OTLP port already in use: exits 1 naming the endpoint', async () => {
+  const busy = net.createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  const port = busy.address().port;
+  try {
+    const file = path.join(dir, 'busy.yaml');
+    writeFileSync(file, configYaml({ httpPort: port, grpcPort: await freePort(), promPort: await freePort() }));
+    const r = await runToExit(['--config', file]);
+    assert.equal(r.signal, null, `collector did not exit by itself:\n${r.out}`);
+    assert.equal(r.code, 1);
+    assert.match(r.out, new RegExp(`receivers\\.otlp\\.http\\.endpoint 127\\.0\\.0\\.1:${port}`));
+  } finally {
+    busy.close();
+  }
 });
 
 test('--check-config: unknown key is FILE:LINE:COL, exit 1', () => {

@@ -646,6 +646,7 @@ static void test_deploy_reference_config_loads(void **st)
         }
         out[o++] = text[i];
     }
+    out[o] = '\0';
     rc = load(out, &cfg, &diag);
     if (rc != AM_OK) {
         fail_msg("uncommented: %s", diag.msg);
