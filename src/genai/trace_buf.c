@@ -138,7 +138,7 @@ static void *arr_resize(struct shard *s, void *p, size_t elt, uint32_t ocap, uin
 
 static uint32_t grow_cap(uint32_t cap)
 {
-    return cap < 4 ? 4 : cap + cap / 2 + 1;
+    return cap == 0 ? 1 : cap + cap / 2 + 1; /* 1 2 4 7 11 ...: most traces are small */
 }
 
 /* ---- intern table (per shard, under its lock) ---------------------------- */
@@ -182,8 +182,8 @@ static uint32_t new_id(struct shard *s)
     if (t->n_ent == 0) {
         t->n_ent = 1; /* id 0 is "none" */
     }
-    if (t->n_ent == t->cap_ent) {
-        uint32_t cap = grow_cap(t->cap_ent);
+    if (t->n_ent >= t->cap_ent) {
+        uint32_t cap = t->cap_ent ? grow_cap(t->cap_ent) : 16;
         t->ent = arr_resize(s, t->ent, sizeof(*t->ent), t->cap_ent, cap);
         t->cap_ent = cap;
     }
@@ -312,7 +312,7 @@ static void idx_reserve(struct shard *sh, struct trace *t, uint32_t n)
     if (n * 2 <= t->idx_cap) {
         return;
     }
-    uint32_t cap = t->idx_cap ? t->idx_cap * 2 : 8;
+    uint32_t cap = t->idx_cap ? t->idx_cap * 2 : 4;
     t->idx = arr_resize(sh, t->idx, sizeof(uint32_t), t->idx_cap, cap);
     memset(t->idx, 0, cap * sizeof(uint32_t));
     t->idx_cap = cap;
