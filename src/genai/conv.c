@@ -161,16 +161,26 @@ static void list_unlink(struct shard *s, struct conv *v)
     v->next = NULL;
 }
 
-static void list_append(struct shard *s, struct conv *v)
+/* Insert v keeping the list ordered by last turn (oldest first). Turns come
+ * nearly in order, so the walk from the tail is short. */
+static void list_insert(struct shard *s, struct conv *v)
 {
-    v->prev = s->tail;
-    v->next = NULL;
-    if (s->tail != NULL) {
-        s->tail->next = v;
+    struct conv *after = s->tail;
+    while (after != NULL && after->last_turn_ns > v->last_turn_ns) {
+        after = after->prev;
+    }
+    v->prev = after;
+    v->next = after != NULL ? after->next : s->head;
+    if (v->next != NULL) {
+        v->next->prev = v;
+    } else {
+        s->tail = v;
+    }
+    if (after != NULL) {
+        after->next = v;
     } else {
         s->head = v;
     }
-    s->tail = v;
 }
 
 static struct rate *rate_get(struct am_conv *c, struct am_str agent)
@@ -255,21 +265,21 @@ static struct conv *conv_get(struct shard *s, struct am_str id, uint64_t hash, s
     v->agent = am_str_dup(agent);
     v->agent_len = agent.len;
     *pp = v;
-    list_append(s, v);
+    list_insert(s, v);
     s->n++;
     *created = true;
     return v;
 }
 
-static void turn_locked(struct am_conv *c, struct shard *s, struct conv *v, uint64_t arrival_ns)
+/* Count a turn or merge a restored conversation, and re-sort v. */
+static void touch(struct shard *s, struct conv *v, uint32_t turns, uint64_t last_ns)
 {
-    (void)c;
-    v->turns++;
-    if (arrival_ns > v->last_turn_ns) {
-        v->last_turn_ns = arrival_ns;
+    v->turns += turns;
+    if (last_ns > v->last_turn_ns) {
+        v->last_turn_ns = last_ns;
     }
     list_unlink(s, v);
-    list_append(s, v);
+    list_insert(s, v);
 }
 
 void am_conv_turn(struct am_conv *c, struct am_str id, struct am_str agent, uint64_t arrival_ns,
@@ -281,7 +291,7 @@ void am_conv_turn(struct am_conv *c, struct am_str id, struct am_str agent, uint
 
     pthread_mutex_lock(&s->mu);
     struct conv *v = conv_get(s, id, hash, agent, &created);
-    turn_locked(c, s, v, arrival_ns);
+    touch(s, v, 1, arrival_ns);
     if (created) {
         evict_over_cap(c, s, arrival_ns, sink);
     }
@@ -451,11 +461,8 @@ static void load_one(struct am_conv *c, struct am_str id, struct am_str agent, u
     bool created;
     pthread_mutex_lock(&s->mu);
     struct conv *v = conv_get(s, id, hash, agent, &created);
-    v->turns += turns;
     v->escalated = v->escalated || escalated;
-    if (last_ns > v->last_turn_ns) {
-        v->last_turn_ns = last_ns;
-    }
+    touch(s, v, turns, last_ns);
     if (created) {
         evict_over_cap(c, s, last_ns, sink);
     }
