@@ -65,6 +65,13 @@ enum am_metric {
     AM_M_SELF_RW_QUEUE_BYTES,               /* url */
     AM_M_SELF_RW_QUEUE_CORRUPT_TOTAL,       /* url */
     AM_M_SELF_RW_LAST_SEND_TIMESTAMP,       /* url */
+    AM_M_SELF_TRACES_PENDING,               /* (none) gauge: traces held by trace_buf */
+    AM_M_SELF_SPANS_PENDING,                /* (none) gauge: span skeletons held */
+    AM_M_SELF_SPANS_WAITING,                /* (none) gauge: spans waiting for their agent */
+    AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL,    /* reason */
+    AM_M_SELF_AGENT_FALLBACK_TOTAL,         /* reason */
+    AM_M_SELF_CONVERSATIONS_OPEN,           /* (none) gauge */
+    AM_M_SELF_CONVERSATIONS_EVICTED_TOTAL,  /* reason */
     AM_M_PROCESS_CPU_SECONDS_TOTAL,
     AM_M_PROCESS_RESIDENT_MEMORY_BYTES,
     AM_M_PROCESS_OPEN_FDS,

@@ -12,7 +12,8 @@
 struct emitter {
     struct am_obs *out;
     size_t n;
-    const struct am_span *span;
+    const uint8_t *trace_id;
+    const uint8_t *span_id;
 };
 
 static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kind kind,
@@ -23,8 +24,8 @@ static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kin
     o->metric = m;
     o->kind = kind;
     o->value = value;
-    memcpy(o->trace_id, em->span->trace_id, sizeof(o->trace_id));
-    memcpy(o->span_id, em->span->span_id, sizeof(o->span_id));
+    memcpy(o->trace_id, em->trace_id, sizeof(o->trace_id));
+    memcpy(o->span_id, em->span_id, sizeof(o->span_id));
     o->has_exemplar = 1;
     return o;
 }
@@ -100,6 +101,9 @@ static void emit_tokens(struct emitter *em, enum am_metric m, const struct am_sp
 static const struct am_price *find_price(const struct am_pricing *pricing,
                                          const struct am_span_facts *f, struct am_str model)
 {
+    if (pricing == NULL) {
+        return NULL;
+    }
     const struct am_price *price = am_pricing_lookup(pricing, model);
     if (price == NULL && f->request_model.len > 0 && !am_str_eq(f->request_model, model)) {
         price = am_pricing_lookup(pricing, f->request_model);
@@ -134,6 +138,20 @@ static void emit_cost(struct emitter *em, const struct am_derive_opts *opts,
     o->labels[1] = model;
 }
 
+/* Tokens, token detail and cost of one span, labelled agent x model. */
+static void emit_usage(struct emitter *em, const struct am_derive_opts *opts,
+                       const struct am_span_facts *f, struct am_str agent, struct am_str model)
+{
+    enum am_metric use = AM_M_AGENT_TOKEN_USAGE_TOTAL;
+    enum am_metric detail = AM_M_AGENT_TOKEN_USAGE_DETAIL_TOTAL;
+    emit_tokens(em, use, f, AM_TOK_INPUT, AM_STR("input"), agent, model);
+    emit_tokens(em, use, f, AM_TOK_OUTPUT, AM_STR("output"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_CACHE_READ, AM_STR("cache_read"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_CACHE_WRITE, AM_STR("cache_write"), agent, model);
+    emit_tokens(em, detail, f, AM_TOK_REASONING, AM_STR("reasoning"), agent, model);
+    emit_cost(em, opts, f, agent, model);
+}
+
 static void derive_inference(struct emitter *em, const struct am_derive_opts *opts,
                              const struct am_span_facts *f, struct am_str agent)
 {
@@ -144,15 +162,7 @@ static void derive_inference(struct emitter *em, const struct am_derive_opts *op
     o = emit(em, AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
     o->labels[0] = agent;
     o->labels[1] = model;
-
-    enum am_metric use = AM_M_AGENT_TOKEN_USAGE_TOTAL;
-    enum am_metric detail = AM_M_AGENT_TOKEN_USAGE_DETAIL_TOTAL;
-    emit_tokens(em, use, f, AM_TOK_INPUT, AM_STR("input"), agent, model);
-    emit_tokens(em, use, f, AM_TOK_OUTPUT, AM_STR("output"), agent, model);
-    emit_tokens(em, detail, f, AM_TOK_CACHE_READ, AM_STR("cache_read"), agent, model);
-    emit_tokens(em, detail, f, AM_TOK_CACHE_WRITE, AM_STR("cache_write"), agent, model);
-    emit_tokens(em, detail, f, AM_TOK_REASONING, AM_STR("reasoning"), agent, model);
-    emit_cost(em, opts, f, agent, model);
+    emit_usage(em, opts, f, agent, model);
 }
 
 /* The four label values both semconv families start with. */
@@ -188,11 +198,11 @@ static void derive_semconv(struct emitter *em, const struct am_span_facts *f)
     }
 }
 
-size_t am_derive_span(const struct am_derive_opts *opts, const struct am_span *span,
-                      const struct am_span_facts *facts, struct am_obs *out)
+size_t am_derive_facts(const struct am_derive_opts *opts, const struct am_span_facts *facts,
+                       struct am_str agent, const uint8_t *trace_id, const uint8_t *span_id,
+                       struct am_obs *out)
 {
-    struct emitter em = {out, 0, span};
-    struct am_str agent = am_derive_agent_name(facts);
+    struct emitter em = {out, 0, trace_id, span_id};
 
     switch (facts->op) {
     case AM_OP_AGENT:
@@ -212,5 +222,53 @@ size_t am_derive_span(const struct am_derive_opts *opts, const struct am_span *s
     if (opts->semconv_metrics) {
         derive_semconv(&em, facts);
     }
+    return em.n;
+}
+
+size_t am_derive_span(const struct am_derive_opts *opts, const struct am_span *span,
+                      const struct am_span_facts *facts, struct am_obs *out)
+{
+    return am_derive_facts(opts, facts, am_derive_agent_name(facts), span->trace_id, span->span_id,
+                           out);
+}
+
+size_t am_derive_usage(const struct am_derive_opts *opts, const struct am_span_facts *facts,
+                       struct am_str agent, const uint8_t *trace_id, const uint8_t *span_id,
+                       struct am_obs *out)
+{
+    struct emitter em = {out, 0, trace_id, span_id};
+    if (!has_tok(facts, AM_TOK_INPUT) && !has_tok(facts, AM_TOK_OUTPUT) && !facts->has_cost) {
+        return 0;
+    }
+    emit_usage(&em, opts, facts, agent, am_facts_model_id(facts));
+    return em.n;
+}
+
+void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_facts *facts,
+                       struct am_contrib *out)
+{
+    out->has_usage = has_tok(facts, AM_TOK_INPUT) || has_tok(facts, AM_TOK_OUTPUT);
+    out->tokens = facts->tokens[AM_TOK_INPUT] + facts->tokens[AM_TOK_OUTPUT];
+    out->cost = 0;
+    if (facts->has_cost) {
+        out->cost = facts->cost;
+        return;
+    }
+    const struct am_price *price = find_price(opts->pricing, facts, am_facts_model_id(facts));
+    if (price != NULL) {
+        out->cost = am_pricing_cost(price, facts->tokens);
+    }
+}
+
+size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums,
+                         const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out)
+{
+    struct emitter em = {out, 0, trace_id, span_id};
+    emit(&em, AM_M_AGENT_REQUEST_COST, AM_OBS_OBSERVE, sums->cost)->labels[0] = agent;
+    emit(&em, AM_M_AGENT_REQUEST_TOKENS, AM_OBS_OBSERVE, (double)sums->tokens)->labels[0] = agent;
+    emit(&em, AM_M_AGENT_REQUEST_INFERENCE_CALLS, AM_OBS_OBSERVE, (double)sums->inference_calls)
+        ->labels[0] = agent;
+    emit(&em, AM_M_AGENT_REQUEST_TOOL_CALLS, AM_OBS_OBSERVE, (double)sums->tool_calls)->labels[0] =
+        agent;
     return em.n;
 }
