@@ -109,6 +109,15 @@ static int open_listeners(struct am_daemon *d)
     return 0;
 }
 
+/* The sink of trace assembly: observations are applied at once, because
+ * labels of spans resolved late point into trace_buf's interned strings,
+ * valid only while its shard lock is held. */
+static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
+{
+    struct am_worker *w = ud;
+    am_series_apply(w->d->series, w->index, obs, n);
+}
+
 static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index)
 {
     const struct am_listener_config *h = &d->cfg.http;
@@ -131,6 +140,8 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
     };
     w->d = d;
     w->index = index;
+    w->sink.fn = sink_apply;
+    w->sink.ud = w;
     w->obs = am_xcalloc(AM_WORKER_OBS_CAP, sizeof(*w->obs));
     w->loop = am_loop_create(am_clock_system());
     w->otlp_router = am_router_create();
@@ -193,6 +204,11 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     for (unsigned i = 0; i < d->worker_count; i++) {
         worker_init(d, &d->workers[i], i);
     }
+    if (am_assembly_create(d) != 0) {
+        am_daemon_destroy(d);
+        return NULL;
+    }
+    am_assembly_start(&d->workers[0]);
     AM_LOG_INFO("daemon",
                 "agentmeter %s: OTLP/HTTP on %s (port %d), Prometheus on %s (port %d), "
                 "%u worker(s), %zu priced models",
@@ -227,6 +243,7 @@ static void reload(struct am_daemon *d)
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
+    am_assembly_configure(d, &cfg);
     AM_LOG_INFO("daemon", "reloaded %s: %zu priced models", d->config_path,
                 am_pricing_count(pricing));
     am_config_free(&cfg);
@@ -275,6 +292,7 @@ int am_daemon_run(struct am_daemon *d)
     for (unsigned i = 0; i < d->worker_count; i++) {
         pthread_join(d->workers[i].thread, NULL);
     }
+    am_assembly_shutdown(d);
     /* The final snapshot, then each queue drains until the deadline; what
      * is not sent stays on disk for the next start. */
     snapshot_due(d, true);
@@ -299,6 +317,7 @@ void am_daemon_destroy(struct am_daemon *d)
     if (d == NULL) {
         return;
     }
+    am_assembly_destroy(d);
     if (d->workers != NULL) {
         for (unsigned i = 0; i < d->worker_count; i++) {
             worker_fini(&d->workers[i]);

@@ -16,6 +16,7 @@
 #include "am/loop.h"
 #include "am/pricing.h"
 #include "am/rw.h"
+#include "am/trace_buf.h"
 #include "am/series.h"
 #include "am/server.h"
 
@@ -34,6 +35,8 @@ struct am_worker {
     struct am_server *prom_server;
     struct am_obs *obs; /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
+    struct am_obs_sink sink;     /* applies at once to this worker's series shard */
+    uint64_t housekeeping_timer; /* worker 0 only */
 };
 
 struct am_retired {
@@ -52,6 +55,9 @@ struct am_daemon {
     struct am_listener *prom_listener;
     unsigned worker_count;
     struct am_worker *workers;
+    struct am_trace_buf *trace_buf; /* trace assembly, shared by the workers */
+    struct am_conv *conv;
+    struct am_quality *quality;
     struct am_rw **rw;    /* one per exporters.remote_write entry */
     uint64_t *rw_next_ns; /* when each endpoint's next snapshot is due */
     size_t rw_count;
@@ -65,6 +71,18 @@ void am_ingest_routes(struct am_worker *w, struct am_router *r);
 /* Queue one observation on the worker; flushes to the shard when full. */
 void am_worker_obs(struct am_worker *w, const struct am_obs *o);
 void am_worker_flush(struct am_worker *w);
+
+/* assembly.c: trace assembly, conversations and quality (SPEC.md 3). */
+int am_assembly_create(struct am_daemon *d);
+/* Re-apply the processor settings of cfg without losing pending state. */
+void am_assembly_configure(struct am_daemon *d, const struct am_config *cfg);
+/* Arm the housekeeping timer on worker 0's loop. */
+void am_assembly_start(struct am_worker *w0);
+/* Shutdown: resolve waiting spans, then save (state_dir) or finish open
+ * conversations. Workers must be stopped; observations go to shard 0. */
+void am_assembly_shutdown(struct am_daemon *d);
+void am_assembly_destroy(struct am_daemon *d);
+struct am_derive_opts am_daemon_derive_opts(struct am_daemon *d);
 
 /* scrape.c: routes of the Prometheus listener. */
 void am_scrape_routes(struct am_worker *w, struct am_router *r);

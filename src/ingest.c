@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "am/classify.h"
+#include "am/clock.h"
+#include "am/trace_buf.h"
 #include "am/derive.h"
 #include "am/err.h"
 #include "am/http.h"
@@ -121,12 +123,13 @@ static int decode_body(struct am_worker *w, const struct am_http_request *req,
 }
 
 /* Spans whose end precedes their start cannot give a duration: they are
- * rejected (partial success) and every other span is derived. */
+ * rejected (partial success) and every other span goes to trace assembly,
+ * which derives it now or when its agent is known. */
 static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *batch,
                            const struct am_derive_opts *opts)
 {
-    struct am_obs out[AM_DERIVE_MAX_OBS];
     size_t rejected = 0;
+    uint64_t now = am_clock_mono(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->span_count; i++) {
         const struct am_span *span = &batch->spans[i];
         if (span->end_ns < span->start_ns) {
@@ -135,12 +138,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         }
         struct am_span_facts facts;
         am_classify(span, &facts);
-        size_t n = am_derive_span(opts, span, &facts, out);
-        if (w->obs_len + n > AM_WORKER_OBS_CAP) {
-            am_worker_flush(w);
-        }
-        memcpy(&w->obs[w->obs_len], out, n * sizeof(out[0]));
-        w->obs_len += n;
+        am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
     }
     return rejected;
 }
@@ -181,10 +179,7 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
         return;
     }
 
-    struct am_derive_opts opts = {
-        .pricing = atomic_load_explicit(&w->d->pricing, memory_order_acquire),
-        .semconv_metrics = atomic_load_explicit(&w->d->semconv_metrics, memory_order_relaxed),
-    };
+    struct am_derive_opts opts = am_daemon_derive_opts(w->d);
     size_t rejected = derive_batch(w, &batch, &opts);
     count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL,
           enc == ENC_JSON ? AM_STR("http/json") : AM_STR("http/protobuf"),
