@@ -36,6 +36,11 @@ static int refuse_unsupported(const struct am_config *cfg)
             return -1;
         }
     }
+    if (cfg->series_idle_timeout_ns != 0) {
+        AM_LOG_ERROR("daemon", "processors.genai.series_idle_timeout is not supported by this "
+                               "version of agentmeter; remove it or set it to 0s");
+        return -1;
+    }
     return 0;
 }
 
