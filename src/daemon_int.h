@@ -32,6 +32,7 @@ struct am_worker {
     struct am_router *prom_router;
     struct am_server *otlp_server;
     struct am_server *prom_server;
+    struct am_server *grpc_server; /* OTLP/gRPC: served by otlp_router */
     struct am_obs *obs; /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
 };
@@ -50,6 +51,7 @@ struct am_daemon {
     atomic_bool semconv_metrics;
     struct am_listener *otlp_listener;
     struct am_listener *prom_listener;
+    struct am_listener *grpc_listener;
     unsigned worker_count;
     struct am_worker *workers;
     struct am_rw **rw;    /* one per exporters.remote_write entry */
