@@ -252,7 +252,6 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
         return 0;
     }
     if (h->nstreams >= h->opts.max_concurrent_streams) {
-        limit_hit(h, AM_H2_LIMIT_STREAMS);
         /* No stream state: its headers and data are ignored. */
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
                                   NGHTTP2_REFUSED_STREAM);
@@ -372,13 +371,23 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
-static int on_invalid_frame(nghttp2_session *session, const nghttp2_frame *frame, int lib_error,
-                            void *ud)
+/* Limits are counted on what is sent, so a stream nghttp2 refuses on its
+ * own (past the advertised SETTINGS) is counted like one we refuse. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *ud)
 {
     (void)session;
-    (void)frame;
-    (void)lib_error;
-    limit_hit(ud, AM_H2_LIMIT_PROTOCOL);
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+        uint32_t code = frame->rst_stream.error_code;
+        if (code == NGHTTP2_REFUSED_STREAM) {
+            limit_hit(ud, AM_H2_LIMIT_STREAMS);
+        }
+        else if (code != NGHTTP2_CANCEL && code != NGHTTP2_NO_ERROR) {
+            limit_hit(ud, AM_H2_LIMIT_PROTOCOL);
+        }
+    }
+    else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+        limit_hit(ud, AM_H2_LIMIT_PROTOCOL);
+    }
     return 0;
 }
 
@@ -418,7 +427,7 @@ static nghttp2_session_callbacks *make_callbacks(void)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     return cb;
 }
 
@@ -503,7 +512,6 @@ ssize_t am_h2_feed(struct am_h2 *h, const uint8_t *data, size_t len, uint64_t no
     ssize_t n = nghttp2_session_mem_recv(h->session, data, len);
     if (n < 0) {
         h->broken = true;
-        limit_hit(h, AM_H2_LIMIT_PROTOCOL);
         if (n != NGHTTP2_ERR_NOMEM) {
             nghttp2_session_terminate_session(h->session, NGHTTP2_PROTOCOL_ERROR);
         }
