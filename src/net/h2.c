@@ -380,12 +380,10 @@ static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, v
         uint32_t code = frame->rst_stream.error_code;
         if (code == NGHTTP2_REFUSED_STREAM) {
             limit_hit(ud, AM_H2_LIMIT_STREAMS);
-        }
-        else if (code != NGHTTP2_CANCEL && code != NGHTTP2_NO_ERROR) {
+        } else if (code != NGHTTP2_CANCEL && code != NGHTTP2_NO_ERROR) {
             limit_hit(ud, AM_H2_LIMIT_PROTOCOL);
         }
-    }
-    else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
+    } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR) {
         limit_hit(ud, AM_H2_LIMIT_PROTOCOL);
     }
     return 0;

@@ -7,6 +7,7 @@
  */
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <string.h>
 
 #include "am/alloc.h"
@@ -56,7 +57,8 @@ static const char *load_files(SSL_CTX *ctx, const struct am_tls_config *cfg)
         return "cannot load tls.cert_file";
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
-        return "cannot load tls.key_file";
+        bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        return mismatch ? "tls.key_file does not match tls.cert_file" : "cannot load tls.key_file";
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
         return "tls.key_file does not match tls.cert_file";

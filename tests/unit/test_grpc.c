@@ -28,18 +28,18 @@ static void test_unframe_table_codes_exact(void **st)
     } cases[] = {
         {"\0\0\0\0\3abc", 8, "", AM_OK, 3},
         {"\0\0\0\0\0", 5, "identity", AM_OK, 0},
-        {"", 0, "", AM_EINVAL, 0},                   /* empty body */
-        {"\0\0\0", 3, "", AM_EINVAL, 0},             /* truncated prefix */
-        {"\0\0\0\0\5abc", 8, "", AM_EINVAL, 0},      /* prefix longer than the body */
-        {"\0\0\0\0\2abc", 8, "", AM_EINVAL, 0},      /* data after the message */
-        {"\2\0\0\0\3abc", 8, "", AM_EINVAL, 0},      /* bad flag */
-        {"\1\0\0\0\3abc", 8, "", AM_EINVAL, 0},      /* compressed, no encoding */
+        {"", 0, "", AM_EINVAL, 0},              /* empty body */
+        {"\0\0\0", 3, "", AM_EINVAL, 0},        /* truncated prefix */
+        {"\0\0\0\0\5abc", 8, "", AM_EINVAL, 0}, /* prefix longer than the body */
+        {"\0\0\0\0\2abc", 8, "", AM_EINVAL, 0}, /* data after the message */
+        {"\2\0\0\0\3abc", 8, "", AM_EINVAL, 0}, /* bad flag */
+        {"\1\0\0\0\3abc", 8, "", AM_EINVAL, 0}, /* compressed, no encoding */
         {"\1\0\0\0\3abc", 8, "identity", AM_EINVAL, 0},
-        {"\1\0\0\0\3abc", 8, "gzip", AM_EINVAL, 0},  /* not gzip */
+        {"\1\0\0\0\3abc", 8, "gzip", AM_EINVAL, 0}, /* not gzip */
         {"\0\0\0\0\3abc", 8, "br", AM_EUNSUPPORTED, 0},
-        {"\0\0\0\1\0abc", 8, "", AM_ETOOBIG, 0},     /* 256 > max 100 */
+        {"\0\0\0\1\0abc", 8, "", AM_ETOOBIG, 0}, /* 256 > max 100 */
         {"\0\xff\xff\xff\xff", 5, "", AM_ETOOBIG, 0},
-        {"\0\0\0\0\3abc", 8, "gzip", AM_OK, 3},      /* uncompressed under gzip */
+        {"\0\0\0\0\3abc", 8, "gzip", AM_OK, 3}, /* uncompressed under gzip */
     };
     struct am_arena *a = am_arena_create(1 << 16);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -52,8 +52,7 @@ static void test_unframe_table_codes_exact(void **st)
         if (rc == AM_OK) {
             assert_int_equal(len, cases[i].msg_len);
             assert_ptr_equal(msg, (const uint8_t *)cases[i].data + 5);
-        }
-        else {
+        } else {
             assert_non_null(why);
         }
     }
@@ -141,8 +140,8 @@ static void test_code_for_status_spec_table(void **st)
 {
     (void)st;
     static const int map[][2] = {
-        {200, 0}, {400, 3},  {401, 16}, {403, 7},  {404, 12}, {405, 12}, {408, 4},
-        {413, 8}, {415, 12}, {429, 8},  {431, 8},  {500, 13}, {503, 14}, {502, 13},
+        {200, 0}, {400, 3},  {401, 16}, {403, 7}, {404, 12}, {405, 12}, {408, 4},
+        {413, 8}, {415, 12}, {429, 8},  {431, 8}, {500, 13}, {503, 14}, {502, 13},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         assert_int_equal(am_grpc_code_for_status(map[i][0]), map[i][1]);

@@ -54,8 +54,8 @@ static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
     struct am_h2_field fl[1] = {{AM_STR("content-type"), AM_STR("text/plain")}};
     struct am_h2_field tr[1] = {{AM_STR("grpc-status"), AM_STR("0")}};
     int status = r->error_status != 0 ? r->error_status : 200;
-    assert_int_equal(am_h2_respond(h, r->stream_id, status, fl, 1, (const uint8_t *)body,
-                                   (size_t)n, tr, r->grpc ? 1 : 0),
+    assert_int_equal(am_h2_respond(h, r->stream_id, status, fl, 1, (const uint8_t *)body, (size_t)n,
+                                   tr, r->grpc ? 1 : 0),
                      AM_OK);
     assert_int_equal(am_h2_respond(h, r->stream_id, 200, NULL, 0, NULL, 0, NULL, 0), AM_EINVAL);
 }
@@ -423,8 +423,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_h2_concurrent_streams_all_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h2_body_past_initial_window_flows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h2_grpc_trailers_sent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_h2_streams_over_limit_refused, setup_small,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_h2_streams_over_limit_refused, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_h2_huge_header_block_431_others_fine, setup_small,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_h2_body_over_cap_413, setup_small, teardown),
