@@ -2,9 +2,9 @@
  * daemon.c - wiring and lifecycle (DESIGN.md 3): builds pricing and the
  * series store from the config, binds the listeners once, runs one event
  * loop per worker thread (each serving both listeners), and handles
- * signals on the main thread with sigwait: SIGHUP reloads pricing and
- * processor settings, SIGTERM/SIGINT stop accepting, finish in-flight
- * requests and exit 0.
+ * signals on the main thread with sigwait: SIGHUP reloads pricing,
+ * processor settings, TLS certificates and bearer tokens, SIGTERM/SIGINT stop accepting, finish
+ * in-flight requests and exit 0.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,18 +24,45 @@
 /* How long SIGTERM waits for remote_write queues to drain. */
 #define AM_DAEMON_DRAIN_NS (10ull * 1000 * 1000 * 1000)
 
-/* Features of SPEC.md that later versions add. Refusing to start beats
- * silently ignoring a setting an operator relies on (auth, TLS, pushing). */
-static int refuse_unsupported(const struct am_config *cfg)
+/* TLS contexts and bearer tokens of the listeners, from the files the
+ * config names: at start, and again on SIGHUP (new connections pick the new
+ * certificates up). A failure at start is fatal; on reload it is logged and
+ * the running context or token kept. */
+static int load_security(struct am_daemon *d, const struct am_config *cfg)
 {
-    const struct am_listener_config *ls[] = {&cfg->http, &cfg->prom};
+    struct {
+        struct am_listener *l;
+        const struct am_listener_config *lc;
+        const char *key;
+        bool h2;
+        bool only_h2;
+        bool auth;
+    } ls[] = {
+        {d->otlp_listener, &cfg->http, "receivers.otlp.http", true, false, true},
+        {d->grpc_listener, &cfg->grpc, "receivers.otlp.grpc", true, true, true},
+        {d->prom_listener, &cfg->prom, "exporters.prometheus", false, false, false},
+    };
+    int failed = 0;
     for (size_t i = 0; i < sizeof(ls) / sizeof(ls[0]); i++) {
-        if (ls[i]->tls.cert_file != NULL || ls[i]->bearer_token_file != NULL) {
-            AM_LOG_ERROR("daemon", "TLS and bearer-token auth are not supported by this version "
-                                   "of agentmeter; remove the tls/auth settings");
-            return -1;
+        const char *why = NULL;
+        if (ls[i].lc->tls.cert_file != NULL &&
+            am_listener_set_tls(ls[i].l, &ls[i].lc->tls, ls[i].h2, ls[i].only_h2, &why) != 0) {
+            AM_LOG_ERROR("daemon", "%s.tls: %s", ls[i].key, why);
+            failed = -1;
+        }
+        if (ls[i].auth &&
+            am_listener_set_bearer_token(ls[i].l, ls[i].lc->bearer_token_file, &why) != 0) {
+            AM_LOG_ERROR("daemon", "%s.auth.bearer_token_file: %s", ls[i].key, why);
+            failed = -1;
         }
     }
+    return failed;
+}
+
+/* Settings of SPEC.md that this version does not implement yet. Refusing
+ * to start beats silently ignoring what an operator relies on. */
+static int refuse_unsupported(const struct am_config *cfg)
+{
     if (cfg->series_idle_timeout_ns != 0) {
         AM_LOG_ERROR("daemon", "processors.genai.series_idle_timeout is not supported by this "
                                "version of agentmeter; remove it or set it to 0s");
@@ -105,13 +132,35 @@ static int open_listeners(struct am_daemon *d)
                      why ? why : "cannot listen");
         return -1;
     }
+    d->grpc_listener = am_listener_open(d->cfg.grpc.endpoint, &why);
+    if (d->grpc_listener == NULL) {
+        AM_LOG_ERROR("daemon", "receivers.otlp.grpc.endpoint %s: %s", d->cfg.grpc.endpoint,
+                     why ? why : "cannot listen");
+        return -1;
+    }
     d->prom_listener = am_listener_open(d->cfg.prom.endpoint, &why);
     if (d->prom_listener == NULL) {
         AM_LOG_ERROR("daemon", "exporters.prometheus.endpoint %s: %s", d->cfg.prom.endpoint,
                      why ? why : "cannot listen");
         return -1;
     }
-    return 0;
+    return load_security(d, &d->cfg);
+}
+
+static struct am_server_opts listener_opts(const char *name, const struct am_listener_config *c)
+{
+    struct am_server_opts o = {
+        .name = name,
+        .max_body_bytes = c->max_request_body_size,
+        .max_header_bytes = c->max_header_bytes,
+        .read_timeout_ns = c->read_timeout_ns,
+        .max_connections = c->max_connections,
+        .arena_budget_bytes = 4 * c->max_request_body_size + (4u << 20),
+        .h2c = true,
+        .max_concurrent_streams = c->max_concurrent_streams,
+        .max_inflight_bytes = c->max_inflight_bytes,
+    };
+    return o;
 }
 
 /* The sink of trace assembly: observations are applied at once, because
@@ -127,14 +176,9 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
 {
     const struct am_listener_config *h = &d->cfg.http;
     const struct am_listener_config *p = &d->cfg.prom;
-    struct am_server_opts otlp_opts = {
-        .name = "otlp_http",
-        .max_body_bytes = h->max_request_body_size,
-        .max_header_bytes = h->max_header_bytes,
-        .read_timeout_ns = h->read_timeout_ns,
-        .max_connections = h->max_connections,
-        .arena_budget_bytes = 4 * h->max_request_body_size + (4u << 20),
-    };
+    struct am_server_opts otlp_opts = listener_opts("otlp_http", h);
+    struct am_server_opts grpc_opts = listener_opts("otlp_grpc", &d->cfg.grpc);
+    grpc_opts.h2_only = true;
     struct am_server_opts prom_opts = {
         .name = "prometheus",
         .max_body_bytes = 64u << 10,
@@ -155,11 +199,14 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
     am_scrape_routes(w, w->prom_router);
     w->otlp_server = am_server_attach(w->loop, d->otlp_listener, &otlp_opts, w->otlp_router);
     w->prom_server = am_server_attach(w->loop, d->prom_listener, &prom_opts, w->prom_router);
+    /* gRPC calls become OTLP/HTTP requests: the same router serves both. */
+    w->grpc_server = am_server_attach(w->loop, d->grpc_listener, &grpc_opts, w->otlp_router);
 }
 
 static void worker_fini(struct am_worker *w)
 {
     am_server_close(w->otlp_server);
+    am_server_close(w->grpc_server);
     am_server_close(w->prom_server);
     am_router_destroy(w->otlp_router);
     am_router_destroy(w->prom_router);
@@ -215,11 +262,11 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     }
     am_assembly_start(&d->workers[0]);
     AM_LOG_INFO("daemon",
-                "agentmeter %s: OTLP/HTTP on %s (port %d), Prometheus on %s (port %d), "
-                "%u worker(s), %zu priced models",
+                "agentmeter %s: OTLP/HTTP on %s (port %d), OTLP/gRPC on %s (port %d), "
+                "Prometheus on %s (port %d), %u worker(s), %zu priced models",
                 AM_VERSION, d->cfg.http.endpoint, am_listener_port(d->otlp_listener),
-                d->cfg.prom.endpoint, am_listener_port(d->prom_listener), d->worker_count,
-                am_pricing_count(pricing));
+                d->cfg.grpc.endpoint, am_listener_port(d->grpc_listener), d->cfg.prom.endpoint,
+                am_listener_port(d->prom_listener), d->worker_count, am_pricing_count(pricing));
     return d;
 }
 
@@ -249,6 +296,10 @@ static void reload(struct am_daemon *d)
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
     am_assembly_configure(d, &cfg);
+    if (load_security(d, &d->cfg) != 0) {
+        AM_LOG_ERROR("daemon", "reload: kept the running TLS context or token where a file "
+                               "failed to load");
+    }
     AM_LOG_INFO("daemon", "reloaded %s: %zu priced models", d->config_path,
                 am_pricing_count(pricing));
     am_config_free(&cfg);
@@ -335,6 +386,7 @@ void am_daemon_destroy(struct am_daemon *d)
     am_free(d->rw);
     am_free(d->rw_next_ns);
     am_listener_close(d->otlp_listener);
+    am_listener_close(d->grpc_listener);
     am_listener_close(d->prom_listener);
     am_series_destroy(d->series);
     am_pricing_destroy(atomic_load(&d->pricing));
@@ -353,6 +405,9 @@ int am_daemon_port(const struct am_daemon *d, const char *listener)
 {
     if (strcmp(listener, "http") == 0 && d->otlp_listener != NULL) {
         return am_listener_port(d->otlp_listener);
+    }
+    if (strcmp(listener, "grpc") == 0 && d->grpc_listener != NULL) {
+        return am_listener_port(d->grpc_listener);
     }
     if (strcmp(listener, "prometheus") == 0 && d->prom_listener != NULL) {
         return am_listener_port(d->prom_listener);

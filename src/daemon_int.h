@@ -33,6 +33,7 @@ struct am_worker {
     struct am_router *prom_router;
     struct am_server *otlp_server;
     struct am_server *prom_server;
+    struct am_server *grpc_server; /* OTLP/gRPC: served by otlp_router */
     struct am_obs *obs; /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
     struct am_obs_sink sink;     /* applies at once to this worker's series shard */
@@ -53,6 +54,7 @@ struct am_daemon {
     atomic_bool semconv_metrics;
     struct am_listener *otlp_listener;
     struct am_listener *prom_listener;
+    struct am_listener *grpc_listener;
     unsigned worker_count;
     struct am_worker *workers;
     struct am_trace_buf *trace_buf; /* trace assembly, shared by the workers */

@@ -27,6 +27,31 @@ static void set(struct am_worker *w, enum am_metric m, double v, struct am_str l
     am_worker_obs(w, &o);
 }
 
+#define LOAD(f) ((double)__atomic_load_n(&st->f, __ATOMIC_RELAXED))
+
+/* The transport's limits (TLS, HTTP/2, auth, in-flight cap). */
+static void set_listener_limits(struct am_worker *w, const struct am_server_stats *st,
+                                struct am_str name)
+{
+    set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, LOAD(tls_handshake_failures), name,
+        AM_STR("tls_handshake"));
+    set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, LOAD(protocol_errors), name,
+        AM_STR("protocol_error"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(refused_streams), name,
+        AM_STR("max_concurrent_streams"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(headers_too_large), name,
+        AM_STR("max_header_bytes"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(bodies_too_large), name,
+        AM_STR("max_request_body_size"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(inflight_rejected), name,
+        AM_STR("max_inflight_bytes"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(unauthenticated), name,
+        AM_STR("unauthenticated"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(stream_timeouts), name,
+        AM_STR("read_timeout"));
+    set(w, AM_M_SELF_INFLIGHT_BYTES, LOAD(inflight_bytes), name, AM_STR_NULL);
+}
+
 static void set_listener(struct am_worker *w, const struct am_listener *l, struct am_str name)
 {
     const struct am_server_stats *st = am_listener_stats(l);
@@ -40,6 +65,7 @@ static void set_listener(struct am_worker *w, const struct am_listener *l, struc
     set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)rejected, name, AM_STR("max_connections"));
     set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)timeouts, name, AM_STR("read_timeout"));
     set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)bad, name, AM_STR("bad_request"));
+    set_listener_limits(w, st, name);
 }
 
 static void set_remote_write(struct am_worker *w, const struct am_rw_stats *st)
@@ -91,6 +117,7 @@ static void refresh_self(struct am_worker *w)
     set(w, AM_M_PROCESS_START_TIME_SECONDS, d->start_time_seconds, AM_STR_NULL, AM_STR_NULL);
     set(w, AM_M_SELF_BUILD_INFO, 1, AM_STR(AM_VERSION), AM_STR_NULL);
     set_listener(w, d->otlp_listener, AM_STR("otlp_http"));
+    set_listener(w, d->grpc_listener, AM_STR("otlp_grpc"));
     set_listener(w, d->prom_listener, AM_STR("prometheus"));
     for (size_t i = 0; i < d->rw_count; i++) {
         set_remote_write(w, am_rw_stats(d->rw[i]));

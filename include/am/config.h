@@ -37,6 +37,7 @@ struct am_listener_config {
     uint32_t max_connections;
     uint32_t max_concurrent_streams;
     uint64_t max_header_bytes;
+    uint64_t max_inflight_bytes; /* request bytes buffered listener-wide (503 past it) */
     struct am_tls_config tls;
     char *bearer_token_file; /* auth.bearer_token_file */
 };

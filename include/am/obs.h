@@ -55,6 +55,8 @@ enum am_metric {
     AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL,   /* listener */
     AM_M_SELF_CONNECTIONS_REJECTED_TOTAL,   /* listener, reason */
     AM_M_SELF_CONNECTIONS_ACTIVE,           /* listener */
+    AM_M_SELF_REQUESTS_REFUSED_TOTAL,       /* listener, reason */
+    AM_M_SELF_INFLIGHT_BYTES,               /* listener */
     AM_M_SELF_BUILD_INFO,                   /* version */
     AM_M_SELF_RW_SAMPLES_SENT_TOTAL,        /* url */
     AM_M_SELF_RW_SAMPLES_FAILED_TOTAL,      /* url */

@@ -4,11 +4,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "am/config.h"
 #include "am/http.h"
 #include "am/loop.h"
 
 /*
- * server: a listening socket and its HTTP/1.1 connections. The socket is
+ * server: a listening socket and its HTTP/1.1, HTTP/2 and gRPC connections.
+ * A connection is a small transport stack: fd <-> [tls] <-> {http1 | h2};
+ * h2 is chosen by ALPN under TLS, by the client preface in cleartext, or
+ * always on an h2-only (gRPC) listener. The socket is
  * created once (am_listener_open) and then attached to each worker's loop
  * (am_server_attach) with EPOLLEXCLUSIVE, so any worker may accept. Each
  * connection reads into an am_http1_parser, builds an am_http_request with
@@ -26,8 +30,12 @@ struct am_server_opts {
     size_t max_body_bytes; /* before and after inflation */
     size_t max_header_bytes;
     uint64_t read_timeout_ns;
-    uint32_t max_connections;  /* per listener, over all workers */
-    size_t arena_budget_bytes; /* per request */
+    uint32_t max_connections;        /* per listener, over all workers */
+    size_t arena_budget_bytes;       /* per request */
+    bool h2_only;                    /* gRPC listener: HTTP/2 only */
+    bool h2c;                        /* cleartext HTTP/2 by prior knowledge */
+    uint32_t max_concurrent_streams; /* HTTP/2, per connection; 0: 100 */
+    uint64_t max_inflight_bytes;     /* request bytes buffered listener-wide; 0: no cap */
 };
 
 /* Counters a listener keeps, updated by every worker with relaxed atomics;
@@ -39,6 +47,15 @@ struct am_server_stats {
     uint64_t read_timeouts;
     uint64_t bad_requests; /* unparseable HTTP: 400 and close */
     uint64_t active;
+    uint64_t tls_handshake_failures;
+    uint64_t refused_streams;   /* over max_concurrent_streams */
+    uint64_t headers_too_large; /* 431 / RESOURCE_EXHAUSTED */
+    uint64_t bodies_too_large;  /* 413 / RESOURCE_EXHAUSTED, from the transport */
+    uint64_t inflight_rejected; /* 503 / UNAVAILABLE: max_inflight_bytes */
+    uint64_t unauthenticated;   /* 401 / UNAUTHENTICATED */
+    uint64_t stream_timeouts;   /* h2 streams reset: read_timeout */
+    uint64_t protocol_errors;   /* malformed HTTP/2 */
+    uint64_t inflight_bytes;    /* gauge */
 };
 
 /* Bind and listen on "host:port" ("0.0.0.0:4318", "[::1]:0", "localhost:9464",
@@ -46,6 +63,15 @@ struct am_server_stats {
  * *why set on failure (errno logged). Close it after every server detached. */
 struct am_listener *am_listener_open(const char *endpoint, const char **why);
 void am_listener_close(struct am_listener *l);
+/* TLS for every new connection from now on (cert, key, client_ca_file);
+ * a reload calls it again and open connections keep their context.
+ * Returns AM_OK, or AM_ECONFIG with *why set (the old context stays). */
+int am_listener_set_tls(struct am_listener *l, const struct am_tls_config *cfg, bool h2,
+                        bool only_h2, const char **why);
+/* Require "Authorization: Bearer <token>" with the token read from file
+ * (trailing whitespace dropped); NULL turns auth off. Compared in constant
+ * time; never logged. Returns AM_OK or AM_EIO/AM_ECONFIG with *why set. */
+int am_listener_set_bearer_token(struct am_listener *l, const char *file, const char **why);
 /* The bound port (useful with port 0). */
 int am_listener_port(const struct am_listener *l);
 

@@ -1,5 +1,6 @@
 /*
- * server.c - listening sockets and HTTP/1.1 connections (am/server.h).
+ * server.c - listening sockets, socket and TLS I/O, and HTTP/1.1
+ * connections (am/server.h); HTTP/2 and gRPC live in conn_h2.c.
  * A connection reads into a capped buffer whose first `keep` bytes are the
  * head of the request being parsed (the views of am_http1 point there);
  * body bytes are dropped from the buffer once the parser has copied them.
@@ -8,6 +9,7 @@
  * connection. Design notes: docs/design/net.md.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,59 +24,18 @@
 #include "am/http1.h"
 #include "am/log.h"
 #include "am/server.h"
+#include "am/tls.h"
+
+#include "server_int.h"
 
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_BATCH 64
 #define CONN_READ_CHUNK (16u * 1024) /* one read; also the slack past the head */
-#define CONN_WBUF_HIGH (1u << 20)    /* parse no new request past this much output */
 #define CONN_RESP_MAX ((size_t)1 << 30)
 #define CONN_LINGER_NS (2ull * 1000000000ull)
+#define TOKEN_MAX_BYTES 4096
 
-#define STAT_ADD(l, f, n) __atomic_fetch_add(&(l)->stats.f, (n), __ATOMIC_RELAXED)
-#define STAT_SUB(l, f, n) __atomic_fetch_sub(&(l)->stats.f, (n), __ATOMIC_RELAXED)
-
-struct am_listener {
-    int fd;
-    int port;
-    struct am_server_stats stats;
-};
-
-struct conn;
-
-struct am_server {
-    struct am_loop *loop;
-    struct am_listener *listener;
-    struct am_server_opts opts;
-    const struct am_router *router;
-    struct conn *conns;
-    size_t nconns;
-    bool detached;
-    bool in_detach;
-};
-
-enum conn_phase {
-    CONN_OPEN,    /* reading and answering requests */
-    CONN_CLOSING, /* last response queued: flush, then linger */
-    CONN_LINGER,  /* write side shut: drain input until EOF or the linger timer */
-};
-
-struct conn {
-    struct am_server *srv;
-    int fd;
-    enum conn_phase phase;
-    bool idle; /* no byte of the next request seen yet */
-    unsigned watching;
-    uint64_t timer;
-    struct am_buf rbuf;
-    size_t keep; /* rbuf[0, keep) holds the current request's head */
-    size_t woff; /* wbuf[0, woff) is already written */
-    struct am_buf wbuf;
-    struct am_http1_parser parser;
-    struct am_arena *arena;
-    struct am_http_response resp;
-    struct conn *prev;
-    struct conn *next;
-};
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 static void conn_close(struct conn *c);
 static void conn_settle(struct conn *c);
@@ -205,6 +166,7 @@ struct am_listener *am_listener_open(const char *endpoint, const char **why)
     struct am_listener *l = am_xcalloc(1, sizeof(*l));
     l->fd = fd;
     l->port = bound_port(fd);
+    pthread_mutex_init(&l->mu, NULL);
     return l;
 }
 
@@ -214,7 +176,134 @@ void am_listener_close(struct am_listener *l)
         return;
     }
     close(l->fd);
+    am_tls_ctx_unref(l->tls);
+    if (l->token != NULL) {
+        memset(l->token, 0, l->token_len);
+        am_free(l->token);
+    }
+    pthread_mutex_destroy(&l->mu);
     am_free(l);
+}
+
+int am_listener_set_tls(struct am_listener *l, const struct am_tls_config *cfg, bool h2,
+                        bool only_h2, const char **why)
+{
+    struct am_tls_ctx *ctx = am_tls_ctx_create(cfg, h2, only_h2, why);
+    if (ctx == NULL) {
+        return AM_ECONFIG;
+    }
+    pthread_mutex_lock(&l->mu);
+    struct am_tls_ctx *old = l->tls;
+    l->tls = ctx;
+    pthread_mutex_unlock(&l->mu);
+    am_tls_ctx_unref(old); /* sessions that began on it keep their own reference */
+    return AM_OK;
+}
+
+/* The whole file, trailing whitespace dropped; the token is secret, so
+ * nothing here logs it and the buffer is wiped before it is freed. */
+static int read_token(const char *file, char **out, size_t *out_len, const char **why)
+{
+    char buf[TOKEN_MAX_BYTES + 1];
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        AM_LOG_ERROR("net", "open bearer_token_file %s: %s", file, strerror(errno));
+        *why = "cannot read auth.bearer_token_file";
+        return AM_EIO;
+    }
+    size_t len = 0;
+    ssize_t n;
+    do {
+        n = read(fd, buf + len, sizeof(buf) - len);
+        len += n > 0 ? (size_t)n : 0;
+    } while ((n > 0 || (n < 0 && errno == EINTR)) && len < sizeof(buf));
+    close(fd);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+                       buf[len - 1] == '\t')) {
+        len--;
+    }
+    int rc = AM_OK;
+    if (n < 0 || len == 0 || len > TOKEN_MAX_BYTES) {
+        *why = "auth.bearer_token_file must hold one token of 1 to 4096 bytes";
+        rc = AM_ECONFIG;
+    } else {
+        *out = am_xstrndup(buf, len);
+        *out_len = len;
+    }
+    memset(buf, 0, sizeof(buf));
+    return rc;
+}
+
+int am_listener_set_bearer_token(struct am_listener *l, const char *file, const char **why)
+{
+    char *token = NULL;
+    size_t len = 0;
+    if (file != NULL) {
+        int rc = read_token(file, &token, &len, why);
+        if (rc != AM_OK) {
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&l->mu);
+    char *old = l->token;
+    size_t old_len = l->token_len;
+    l->token = token;
+    l->token_len = len;
+    pthread_mutex_unlock(&l->mu);
+    if (old != NULL) {
+        memset(old, 0, old_len);
+        am_free(old);
+    }
+    return AM_OK;
+}
+
+/* Constant time in the token's content: every byte of the longer of the
+ * two is looked at whatever matched before. */
+static bool token_eq(const char *want, size_t want_len, struct am_str got)
+{
+    unsigned diff = (unsigned)(want_len ^ got.len);
+    size_t n = want_len > got.len ? want_len : got.len;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = i < want_len ? (unsigned char)want[i] : 0;
+        unsigned char b = i < got.len ? (unsigned char)got.ptr[i] : 0;
+        diff |= (unsigned)(a ^ b);
+    }
+    return diff == 0;
+}
+
+int am_srv_check_auth(struct am_server *s, const struct am_http_request *req)
+{
+    struct am_listener *l = s->listener;
+    struct am_str v = req->authorization;
+    bool ok = true;
+    pthread_mutex_lock(&l->mu);
+    if (l->token != NULL) {
+        bool bearer = v.len > 7 && am_str_case_eq((struct am_str){v.ptr, 7}, AM_STR("Bearer "));
+        struct am_str tok = bearer ? (struct am_str){v.ptr + 7, v.len - 7} : AM_STR("");
+        ok = token_eq(l->token, l->token_len, tok) && bearer;
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!ok) {
+        STAT_ADD(l, unauthenticated, 1);
+        return 401;
+    }
+    return AM_OK;
+}
+
+bool am_srv_reserve(struct am_server *s, int64_t n)
+{
+    struct am_listener *l = s->listener;
+    if (n <= 0) {
+        STAT_SUB(l, inflight_bytes, (uint64_t)-n);
+        return true;
+    }
+    uint64_t now = STAT_ADD(l, inflight_bytes, (uint64_t)n) + (uint64_t)n;
+    if (s->opts.max_inflight_bytes != 0 && now > s->opts.max_inflight_bytes) {
+        STAT_SUB(l, inflight_bytes, (uint64_t)n);
+        STAT_ADD(l, inflight_rejected, 1);
+        return false;
+    }
+    return true;
 }
 
 int am_listener_port(const struct am_listener *l)
@@ -231,9 +320,8 @@ const struct am_server_stats *am_listener_stats(const struct am_listener *l)
 
 static size_t pending(const struct conn *c)
 {
-    return c->wbuf.len - c->woff;
+    return c->wbuf.len - c->woff + (c->tls_out.len - c->tls_off);
 }
-
 static void queue_response(struct conn *c, const struct am_http_response *r, bool close,
                            bool head_only)
 {
@@ -260,13 +348,13 @@ static void queue_response(struct conn *c, const struct am_http_response *r, boo
     }
 }
 
-/* Write what we can. Returns AM_OK (maybe with output left) or AM_ECLOSED. */
-static int conn_flush(struct conn *c)
+/* Send b[*off, len). Returns AM_OK (maybe with output left) or AM_ECLOSED. */
+static int send_buf(struct conn *c, struct am_buf *b, size_t *off)
 {
-    while (pending(c) > 0) {
-        ssize_t n = send(c->fd, c->wbuf.data + c->woff, pending(c), MSG_NOSIGNAL);
+    while (*off < b->len) {
+        ssize_t n = send(c->fd, b->data + *off, b->len - *off, MSG_NOSIGNAL);
         if (n > 0) {
-            c->woff += (size_t)n;
+            *off += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) {
@@ -278,14 +366,47 @@ static int conn_flush(struct conn *c)
         AM_LOG_DEBUG("net", "send fd=%d: %s", c->fd, strerror(errno));
         return AM_ECLOSED;
     }
-    if (pending(c) == 0) {
-        am_buf_reset(&c->wbuf);
-        c->woff = 0;
-    } else if (c->woff > pending(c)) {
-        am_buf_consume(&c->wbuf, c->woff);
-        c->woff = 0;
+    if (*off == b->len) {
+        am_buf_reset(b);
+        *off = 0;
+    } else if (*off > b->len - *off) {
+        am_buf_consume(b, *off);
+        *off = 0;
     }
     return AM_OK;
+}
+
+/* Plaintext output becomes records in tls_out (once the handshake allows). */
+static int encrypt_out(struct conn *c)
+{
+    while (c->woff < c->wbuf.len && c->tls_out.len - c->tls_off < CONN_WBUF_HIGH) {
+        ssize_t n =
+            am_tls_write(c->tls, (const uint8_t *)c->wbuf.data + c->woff, c->wbuf.len - c->woff);
+        if (n == AM_EAGAIN) {
+            break;
+        }
+        if (n < 0) {
+            return AM_ECLOSED;
+        }
+        c->woff += (size_t)n;
+    }
+    if (c->woff == c->wbuf.len) {
+        am_buf_reset(&c->wbuf);
+        c->woff = 0;
+    }
+    return am_tls_take_out(c->tls, &c->tls_out) == AM_OK ? AM_OK : AM_ECLOSED;
+}
+
+/* Write what we can. Returns AM_OK (maybe with output left) or AM_ECLOSED. */
+static int conn_flush(struct conn *c)
+{
+    if (c->tls == NULL) {
+        return send_buf(c, &c->wbuf, &c->woff);
+    }
+    if (encrypt_out(c) != AM_OK) {
+        return AM_ECLOSED;
+    }
+    return send_buf(c, &c->tls_out, &c->tls_off);
 }
 
 /* ---- requests ---- */
@@ -338,6 +459,8 @@ static void finish_request(struct conn *c, const struct am_http_request *req, bo
 {
     am_router_observe(c->srv->router, req, c->resp.status);
     queue_response(c, &c->resp, !keep_alive, req->method == AM_HTTP_HEAD);
+    am_srv_reserve(c->srv, -(int64_t)c->reserved);
+    c->reserved = 0;
     am_arena_reset(c->arena);
     am_http1_parser_reset(&c->parser);
     am_buf_consume(&c->rbuf, c->keep);
@@ -354,7 +477,12 @@ static void handle_request(struct conn *c)
 {
     struct am_http_request req;
     build_request(c, &req, true);
-    am_router_dispatch(c->srv->router, &req, &c->resp);
+    if (am_srv_check_auth(c->srv, &req) != AM_OK) {
+        am_router_error(c->srv->router, &req, 401, "missing or wrong bearer token", &c->resp);
+        am_http_response_add_header(&c->resp, "WWW-Authenticate", "Bearer");
+    } else {
+        am_router_dispatch(c->srv->router, &req, &c->resp);
+    }
     finish_request(c, &req, c->parser.req.keep_alive && !c->srv->detached);
 }
 
@@ -367,6 +495,13 @@ static void transport_error(struct conn *c, int rc, const char *why)
     if (rc == AM_ETOOBIG) {
         bool head = c->parser.state == AM_HTTP1_HEAD || c->parser.state == AM_HTTP1_TRAILERS;
         status = head ? 431 : 413;
+        if (head) {
+            STAT_ADD(c->srv->listener, headers_too_large, 1);
+        } else {
+            STAT_ADD(c->srv->listener, bodies_too_large, 1);
+        }
+    } else if (rc == AM_EAGAIN) {
+        status = 503; /* in-flight cap: counted by am_srv_reserve */
     } else {
         STAT_ADD(c->srv->listener, bad_requests, 1);
     }
@@ -389,6 +524,9 @@ static void maybe_continue(struct conn *c, size_t unparsed)
  * input runs out, the connection is closing, or output backs up. */
 static void process_input(struct conn *c)
 {
+    if (c->proto == PROTO_H2) {
+        return; /* conn_h2.c reads its input as it arrives */
+    }
     while (c->phase == CONN_OPEN && pending(c) <= CONN_WBUF_HIGH) {
         uint8_t *d = (uint8_t *)c->rbuf.data + c->keep;
         size_t avail = c->rbuf.len - c->keep;
@@ -408,6 +546,15 @@ static void process_input(struct conn *c)
         } else if (n > 0) {
             memmove(d, d + n, avail - (size_t)n);
             c->rbuf.len -= (size_t)n;
+        }
+        size_t body = c->parser.req.body.len;
+        if (body > c->reserved) {
+            if (!am_srv_reserve(c->srv, (int64_t)(body - c->reserved))) {
+                transport_error(c, AM_EAGAIN,
+                                "collector saturated: too many request bytes in flight");
+                return;
+            }
+            c->reserved = body;
         }
         if (done) {
             handle_request(c);
@@ -459,36 +606,130 @@ static void grow_rbuf(struct conn *c, size_t want)
     }
 }
 
+/* The TLS session refused the peer: count it, send the alert, close. */
+static ssize_t tls_failed(struct conn *c, const char *why)
+{
+    if (!am_tls_handshake_done(c->tls)) {
+        STAT_ADD(c->srv->listener, tls_handshake_failures, 1);
+    }
+    AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s fd=%d tls: %s", c->srv->opts.name, c->fd,
+              why != NULL ? why : "?");
+    c->phase = CONN_CLOSING;
+    return AM_ECLOSED;
+}
+
+/* Up to want plaintext bytes at the end of rbuf. Returns the count (> 0),
+ * 0 at end of input, AM_EAGAIN, or AM_ECLOSED. */
+static ssize_t read_plain(struct conn *c, size_t want)
+{
+    uint8_t raw[CONN_READ_CHUNK];
+    for (;;) {
+        ssize_t n;
+        if (c->tls != NULL) {
+            const char *why = NULL;
+            n = am_tls_read(c->tls, (uint8_t *)c->rbuf.data + c->rbuf.len, want, &why);
+            if (n > 0 || n == AM_ECLOSED) {
+                return n > 0 ? n : 0;
+            }
+            if (n == AM_EINVAL) {
+                return tls_failed(c, why);
+            }
+        }
+        uint8_t *dst = c->tls != NULL ? raw : (uint8_t *)c->rbuf.data + c->rbuf.len;
+        n = recv(c->fd, dst, c->tls != NULL ? sizeof(raw) : want, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return AM_EAGAIN;
+            }
+            AM_LOG_DEBUG("net", "recv fd=%d: %s", c->fd, strerror(errno));
+            return AM_ECLOSED;
+        }
+        if (c->tls == NULL || n == 0) {
+            return n;
+        }
+        if (am_tls_feed(c->tls, raw, (size_t)n) != AM_OK) {
+            return AM_ECLOSED;
+        }
+    }
+}
+
+/* Which protocol the connection speaks: ALPN under TLS, the client preface
+ * in cleartext. Returns AM_OK once known, AM_EAGAIN to wait for more. */
+static int detect_proto(struct conn *c)
+{
+    bool h2 = c->srv->opts.h2_only;
+    if (c->proto != PROTO_UNKNOWN) {
+        return AM_OK;
+    }
+    if (c->tls != NULL) {
+        const char *alpn = am_tls_alpn(c->tls);
+        h2 = h2 || (alpn != NULL && strcmp(alpn, "h2") == 0);
+    } else if (!h2 && c->srv->opts.h2c) {
+        size_t n = c->rbuf.len < sizeof(h2_preface) - 1 ? c->rbuf.len : sizeof(h2_preface) - 1;
+        h2 = memcmp(c->rbuf.data, h2_preface, n) == 0;
+        if (h2 && n < sizeof(h2_preface) - 1) {
+            return AM_EAGAIN;
+        }
+    }
+    if (h2) {
+        return am_conn_h2_start(c);
+    }
+    c->proto = PROTO_H1;
+    return AM_OK;
+}
+
+static int conn_input(struct conn *c)
+{
+    if (detect_proto(c) != AM_OK) {
+        return AM_OK;
+    }
+    if (c->proto == PROTO_H2) {
+        return am_conn_h2_input(c);
+    }
+    process_input(c);
+    return AM_OK;
+}
+
 static int conn_read(struct conn *c)
 {
     if (c->phase == CONN_LINGER) {
         return conn_drain(c);
     }
-    size_t room = c->rbuf.max - c->rbuf.len;
-    if (c->phase != CONN_OPEN || room == 0) {
-        return AM_OK;
-    }
-    size_t want = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
-    grow_rbuf(c, want);
-    ssize_t n = recv(c->fd, c->rbuf.data + c->rbuf.len, want, 0);
-    if (n == 0) {
-        /* Peer is done sending: answer what is queued, then close. */
-        c->phase = CONN_CLOSING;
-        return pending(c) > 0 ? AM_OK : AM_ECLOSED;
-    }
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    /* Cleartext reads once per wakeup (the loop is level-triggered); TLS
+     * reads until the socket is dry, since decrypted records may wait in
+     * the session where epoll cannot see them. */
+    do {
+        size_t room = c->rbuf.max - c->rbuf.len;
+        if (c->phase != CONN_OPEN || room == 0) {
             return AM_OK;
         }
-        AM_LOG_DEBUG("net", "recv fd=%d: %s", c->fd, strerror(errno));
-        return AM_ECLOSED;
-    }
-    c->rbuf.len += (size_t)n;
-    if (c->idle) {
-        c->idle = false;
-        arm_timer(c, c->srv->opts.read_timeout_ns); /* the request's clock starts now */
-    }
-    process_input(c);
+        size_t want = room < CONN_READ_CHUNK ? room : CONN_READ_CHUNK;
+        grow_rbuf(c, want);
+        ssize_t n = read_plain(c, want);
+        if (n == 0) {
+            /* Peer is done sending: answer what is queued, then close. */
+            c->phase = CONN_CLOSING;
+            return pending(c) > 0 ? AM_OK : AM_ECLOSED;
+        }
+        if (n == AM_EAGAIN) {
+            return AM_OK;
+        }
+        if (n < 0) {
+            return c->phase == CONN_CLOSING && pending(c) > 0 ? AM_OK : AM_ECLOSED;
+        }
+        c->rbuf.len += (size_t)n;
+        c->last_rx_ns = am_clock_mono(am_loop_clock(c->srv->loop));
+        if (c->idle) {
+            c->idle = false;
+            arm_timer(c, c->srv->opts.read_timeout_ns); /* the request's clock starts now */
+        }
+        if (conn_input(c) != AM_OK) {
+            return AM_ECLOSED;
+        }
+    } while (c->tls != NULL);
     return AM_OK;
 }
 
@@ -506,6 +747,10 @@ static void on_conn(struct am_loop *loop, int fd, unsigned events, void *ud)
         return;
     }
     process_input(c); /* output drained: pipelined requests may proceed */
+    if (c->proto == PROTO_H2 && am_conn_h2_output(c) != AM_OK) {
+        conn_close(c);
+        return;
+    }
     if (conn_flush(c) != AM_OK) {
         conn_close(c);
         return;
@@ -518,12 +763,28 @@ static void on_timer(struct am_loop *loop, void *ud)
     struct conn *c = ud;
     (void)loop;
     c->timer = 0;
+    if (c->phase == CONN_OPEN && c->proto == PROTO_H2) {
+        uint64_t next = 0;
+        if (am_conn_h2_timer(c, am_clock_mono(am_loop_clock(loop)), &next) == AM_OK &&
+            am_conn_h2_output(c) == AM_OK && conn_flush(c) == AM_OK) {
+            arm_timer(c, next);
+            conn_settle(c);
+            return;
+        }
+        conn_close(c);
+        return;
+    }
     if (c->phase == CONN_OPEN && !c->idle) {
         STAT_ADD(c->srv->listener, read_timeouts, 1);
         AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s read timeout fd=%d", c->srv->opts.name,
                   c->fd);
     }
     conn_close(c);
+}
+
+void am_srv_arm_timer(struct conn *c, uint64_t ns)
+{
+    arm_timer(c, ns);
 }
 
 static void arm_timer(struct conn *c, uint64_t ns)
@@ -538,6 +799,9 @@ static void arm_timer(struct conn *c, uint64_t ns)
 static void conn_settle(struct conn *c)
 {
     unsigned want = 0;
+    if (c->phase == CONN_OPEN && c->proto == PROTO_H2 && !am_h2_alive(c->h2)) {
+        c->phase = CONN_CLOSING;
+    }
     if (c->phase == CONN_CLOSING && pending(c) == 0) {
         shutdown(c->fd, SHUT_WR);
         c->phase = CONN_LINGER;
@@ -579,6 +843,11 @@ static void conn_open(struct am_server *s, int fd)
     am_http1_parser_init(&c->parser, s->opts.max_header_bytes, s->opts.max_body_bytes);
     c->arena = am_arena_create(s->opts.arena_budget_bytes);
     am_http_response_init(&c->resp, CONN_RESP_MAX);
+    am_buf_init(&c->tls_out, CONN_RESP_MAX + CONN_WBUF_HIGH * 2);
+    pthread_mutex_lock(&s->listener->mu);
+    struct am_tls_ctx *ctx = s->listener->tls;
+    c->tls = ctx != NULL ? am_tls_create(ctx) : NULL; /* references ctx */
+    pthread_mutex_unlock(&s->listener->mu);
     c->next = s->conns;
     if (s->conns != NULL) {
         s->conns->prev = c;
@@ -586,11 +855,21 @@ static void conn_open(struct am_server *s, int fd)
     s->conns = c;
     s->nconns++;
     c->watching = AM_LOOP_READ;
-    if (am_loop_add(s->loop, fd, AM_LOOP_READ, on_conn, c) != AM_OK) {
+    if (am_loop_add(s->loop, fd, AM_LOOP_READ, on_conn, c) != AM_OK ||
+        (ctx != NULL && c->tls == NULL)) {
         conn_close(c);
         return;
     }
     arm_timer(c, s->opts.read_timeout_ns);
+    if (c->tls == NULL && s->opts.h2_only) {
+        /* gRPC in cleartext: our SETTINGS go out before the client speaks. */
+        if (am_conn_h2_start(c) != AM_OK || am_conn_h2_output(c) != AM_OK ||
+            conn_flush(c) != AM_OK) {
+            conn_close(c);
+            return;
+        }
+        conn_settle(c);
+    }
 }
 
 static void server_maybe_free(struct am_server *s)
@@ -613,6 +892,10 @@ static void conn_close(struct conn *c)
     am_http1_parser_fini(&c->parser);
     am_arena_destroy(c->arena);
     am_http_response_fini(&c->resp);
+    am_h2_destroy(c->h2); /* releases its streams' in-flight bytes */
+    am_tls_destroy(c->tls);
+    am_buf_fini(&c->tls_out);
+    am_srv_reserve(s, -(int64_t)c->reserved);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -689,6 +972,15 @@ void am_server_detach(struct am_server *s)
     struct conn *next = NULL;
     for (struct conn *c = s->conns; c != NULL; c = next) {
         next = c->next;
+        if (c->proto == PROTO_H2 && c->phase == CONN_OPEN) {
+            am_h2_shutdown(c->h2); /* GOAWAY: open streams finish */
+            if (am_conn_h2_output(c) != AM_OK || conn_flush(c) != AM_OK) {
+                conn_close(c);
+                continue;
+            }
+            conn_settle(c);
+            continue;
+        }
         if (c->phase == CONN_LINGER || (c->phase == CONN_OPEN && c->idle &&
                                         c->parser.state == AM_HTTP1_HEAD && pending(c) == 0)) {
             conn_close(c);

@@ -3,6 +3,7 @@
  * status a google.rpc.Code (SPEC.md 1, STYLE.md 5.6).
  */
 #include "am/err.h"
+#include "am/grpc.h"
 #include "am/http.h"
 
 int am_http_status_for(int err)
@@ -25,31 +26,10 @@ int am_http_status_for(int err)
     }
 }
 
+/* The mapping itself lives in grpc.c: one place (STYLE.md 5.6). */
 int am_http_grpc_code_for(int status)
 {
-    switch (status) {
-    case 200:
-        return 0; /* OK */
-    case 400:
-        return 3; /* INVALID_ARGUMENT */
-    case 401:
-        return 16; /* UNAUTHENTICATED */
-    case 403:
-        return 7; /* PERMISSION_DENIED */
-    case 404:
-    case 405:
-        return 12; /* UNIMPLEMENTED */
-    case 413:
-        return 8; /* RESOURCE_EXHAUSTED */
-    case 415:
-        return 12; /* UNIMPLEMENTED */
-    case 429:
-        return 8; /* RESOURCE_EXHAUSTED */
-    case 503:
-        return 14; /* UNAVAILABLE */
-    default:
-        return 13; /* INTERNAL */
-    }
+    return am_grpc_code_for_status(status);
 }
 
 const char *am_http_reason(int status)

@@ -670,6 +670,20 @@ int main(int argc, char **argv)
     struct idpos ip = {0};
     rng_state ^= (uint64_t)time(NULL) * 0x2545f4914f6cdd1dull;
     build_batch(o.spans, &body, &ip);
+    /* AM_BENCH_DUMP_GRPC=FILE: write the batch as one gRPC message (5-byte
+     * prefix + protobuf) for h2load, and stop. */
+    const char *dump = getenv("AM_BENCH_DUMP_GRPC");
+    if (dump != NULL) {
+        uint8_t prefix[5] = {0, (uint8_t)(body.len >> 24), (uint8_t)(body.len >> 16),
+                             (uint8_t)(body.len >> 8), (uint8_t)body.len};
+        FILE *f = fopen(dump, "wb");
+        if (f == NULL || fwrite(prefix, 1, 5, f) != 5 || fwrite(body.p, 1, body.len, f) != body.len) {
+            fprintf(stderr, "am_bench_client: cannot write %s\n", dump);
+            return 1;
+        }
+        fclose(f);
+        return 0;
+    }
 
     char head[256];
     int hl = snprintf(head, sizeof(head),

@@ -41,20 +41,21 @@ async function freePorts(n) {
 }
 
 // The collector's YAML config. `extra` is appended verbatim at top level
-// (pricing, processors, ...).
-export function configYaml({ httpPort, grpcPort, promPort, extra = '' }) {
+// (pricing, processors, ...); `http`, `grpc` and `prom` are extra lines
+// (YAML at 6 spaces) inside that listener's section (tls, auth, limits).
+export function configYaml({ httpPort, grpcPort, promPort, extra = '', http = '', grpc = '', prom = '' }) {
   return `workers: 1
 receivers:
   otlp:
     http:
       endpoint: 127.0.0.1:${httpPort}
       max_request_body_size: 1MiB
-    grpc:
+${http}    grpc:
       endpoint: 127.0.0.1:${grpcPort}
-exporters:
+${grpc}exporters:
   prometheus:
     endpoint: 127.0.0.1:${promPort}
-${extra}`;
+${prom}${extra}`;
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -100,11 +101,11 @@ export function request(port, { method = 'GET', path: p = '/', headers = {}, bod
 
 // Start agentmeter with a temporary config. Resolves an object with the
 // ports, the child, its captured stderr, scrape() and stop().
-export async function startCollector({ extra = '' } = {}) {
+export async function startCollector({ extra = '', http = '', grpc = '', prom = '' } = {}) {
   const [httpPort, grpcPort, promPort] = await freePorts(3);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agentmeter-e2e-'));
   const configPath = path.join(dir, 'agentmeter.yaml');
-  writeFileSync(configPath, configYaml({ httpPort, grpcPort, promPort, extra }));
+  writeFileSync(configPath, configYaml({ httpPort, grpcPort, promPort, extra, http, grpc, prom }));
 
   const child = spawn(AGENTMETER_BIN, ['--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],

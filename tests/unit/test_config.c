@@ -39,6 +39,7 @@ static void assert_listener(const struct am_listener_config *l, const char *endp
     assert_int_equal(l->max_connections, 4096);
     assert_int_equal(l->max_concurrent_streams, 100);
     assert_int_equal(l->max_header_bytes, 64 * 1024);
+    assert_int_equal(l->max_inflight_bytes, 256 * MIB);
 }
 
 static void assert_no_tls(const struct am_tls_config *t)
@@ -322,6 +323,9 @@ static const struct {
     {HTTP "      max_request_body_size: 2GiB\n",
      "agentmeter.yaml:4:30: receivers.otlp.http.max_request_body_size: \"2GiB\" is out of range "
      "(1KiB..1GiB)"},
+    {HTTP "      max_inflight_bytes: 512KiB\n",
+     "agentmeter.yaml:4:27: receivers.otlp.http.max_inflight_bytes: \"512KiB\" is out of range "
+     "(1MiB..64GiB)"},
     {GENAI "    semconv_metrics: yes\n",
      "agentmeter.yaml:3:22: processors.genai.semconv_metrics: invalid boolean \"yes\" (use true "
      "or false)"},
