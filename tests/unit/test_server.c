@@ -97,7 +97,12 @@ static int setup(void **st)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     const char *why = NULL;
-    struct am_server_opts opts = {"test", MAX_BODY, MAX_HEAD, READ_TIMEOUT_NS, MAX_CONNS, 1 << 16};
+    struct am_server_opts opts = {.name = "test",
+                                  .max_body_bytes = MAX_BODY,
+                                  .max_header_bytes = MAX_HEAD,
+                                  .read_timeout_ns = READ_TIMEOUT_NS,
+                                  .max_connections = MAX_CONNS,
+                                  .arena_budget_bytes = 1 << 16};
     f->router = am_router_create();
     am_router_add(f->router, AM_HTTP_POST, "/echo", echo, NULL);
     am_router_add(f->router, AM_HTTP_GET, "/ok", ok, NULL);
