@@ -338,7 +338,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentmeter-loadgen: %.2f traces/s to http://%s:%s%s", o.rate, o.host,
                 o.port, o.path);
         if (o.duration > 0) {
-            fprintf(stderr, " for %.0f s\n", o.duration);
+            fprintf(stderr, " for %g s\n", o.duration);
         } else {
             fputs(" until interrupted\n", stderr);
         }
