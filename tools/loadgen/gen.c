@@ -62,7 +62,7 @@ static const struct profile profiles[LG_GEN_AGENTS] = {
      25},
     {"code-reviewer",
      "openai",
-     {"o3-mini", "gpt-4.1"},
+     {"o3-mini", "qwen2.5-coder-32b-instruct"}, /* self-hosted, unpriced */
      40,
      {"read_file", "run_tests", "post_comment"},
      3,
