@@ -4,6 +4,7 @@
 #   2. gcc Release in build/: build everything, ctest (unit + fuzz replays);
 #   3. clang Debug + ASan/UBSan in build-asan/: build, ctest;
 #   4. tests/e2e: npm ci, node --test against build/agentmeter;
+#   4b. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
 # "N passed, N failed" over ctest and node tests, exits non-zero on failure.
@@ -120,6 +121,16 @@ else
     if [[ $rc -ne 0 ]]; then
         stage_failed "end-to-end tests ($f failed)"
     fi
+fi
+
+step "ops kit (tests/ops/run.sh: promtool, dashboard, systemd, deploy lint, live Prometheus)"
+rc=0
+tests/ops/run.sh build 2>&1 | tee "$logdir/ops.log" || rc=$?
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/ops.log" | tail -1 || true)
+passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"${line:-0 passed}")))
+failed=$((failed + $(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"${line:-x 1 failed}")))
+if [[ $rc -ne 0 ]]; then
+    stage_failed "ops kit tests"
 fi
 
 step "checksrc"
