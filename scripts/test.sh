@@ -5,6 +5,7 @@
 #   3. clang Debug + ASan/UBSan in build-asan/: build, ctest;
 #   4. tests/e2e: npm ci, node --test against build/agentmeter, then the same
 #      suite against build-asan/agentmeter;
+#   4b. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
 # "N passed, N failed" over ctest and node tests, exits non-zero on failure.
@@ -131,6 +132,16 @@ else
     if [[ -x build-asan/agentmeter ]]; then
         run_e2e build-asan/agentmeter "clang ASan+UBSan"
     fi
+fi
+
+step "ops kit (tests/ops/run.sh: promtool, dashboard, systemd, deploy lint, live Prometheus)"
+rc=0
+tests/ops/run.sh build 2>&1 | tee "$logdir/ops.log" || rc=$?
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/ops.log" | tail -1 || true)
+passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"${line:-0 passed}")))
+failed=$((failed + $(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"${line:-x 1 failed}")))
+if [[ $rc -ne 0 ]]; then
+    stage_failed "ops kit tests"
 fi
 
 step "checksrc"
