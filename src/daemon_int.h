@@ -34,7 +34,7 @@ struct am_worker {
     struct am_server *otlp_server;
     struct am_server *prom_server;
     struct am_server *grpc_server; /* OTLP/gRPC: served by otlp_router */
-    struct am_obs *obs; /* AM_WORKER_OBS_CAP observations, flushed per request */
+    struct am_obs *obs;            /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
     struct am_obs_sink sink;     /* applies at once to this worker's series shard */
     uint64_t housekeeping_timer; /* worker 0 only */

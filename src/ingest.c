@@ -183,7 +183,9 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
     size_t rejected = derive_batch(w, &batch, &opts);
     bool grpc = req->protocol != NULL && strcmp(req->protocol, "grpc") == 0;
     count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL,
-          grpc ? AM_STR("grpc") : enc == ENC_JSON ? AM_STR("http/json") : AM_STR("http/protobuf"),
+          grpc              ? AM_STR("grpc")
+          : enc == ENC_JSON ? AM_STR("http/json")
+                            : AM_STR("http/protobuf"),
           (double)(batch.span_count - rejected));
     if (rejected > 0) {
         count(w, AM_M_SELF_SPANS_REJECTED_TOTAL, AM_STR("invalid_timestamps"), (double)rejected);

@@ -47,8 +47,7 @@ static void set_listener_limits(struct am_worker *w, const struct am_server_stat
         AM_STR("max_inflight_bytes"));
     set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(unauthenticated), name,
         AM_STR("unauthenticated"));
-    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(stream_timeouts), name,
-        AM_STR("read_timeout"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(stream_timeouts), name, AM_STR("read_timeout"));
     set(w, AM_M_SELF_INFLIGHT_BYTES, LOAD(inflight_bytes), name, AM_STR_NULL);
 }
 

@@ -115,7 +115,7 @@ static int check_rw_item(struct am_bctx *c, const struct am_ynode *n, const char
         VALUE(p ".max_header_bytes", AM_CT_SIZE, C(f.max_header_bytes), "64KiB", KIB, 16 * MIB,    \
               "request header block limit"),                                                       \
         VALUE(p ".max_inflight_bytes", AM_CT_SIZE, C(f.max_inflight_bytes), "256MiB", MIB,         \
-              64 * GIB, "request bytes buffered over all connections (503 past it)"),             \
+              64 * GIB, "request bytes buffered over all connections (503 past it)"),              \
         SECTION(p ".tls", C(f.tls), check_listener_tls, "TLS; off unless cert_file is set"),       \
         STRING(p ".tls.cert_file", C(f.tls.cert_file), NULL, "PEM certificate chain"),             \
         STRING(p ".tls.key_file", C(f.tls.key_file), NULL, "PEM private key"),                     \
