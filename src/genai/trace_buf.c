@@ -18,7 +18,10 @@
 #define NONE UINT32_MAX
 #define ALLOC_OVERHEAD 16 /* what malloc spends per block, for the accounting */
 #define MAX_DEPTH 256     /* parent walks stop here (cycles, absurd nesting) */
-#define OP_EVAL 0xff      /* a log-record evaluation waiting for its span */
+#define OP_EVAL 0xff
+#define SMALL_TRACE                                                                                \
+    16 /* up to this many spans, no index: node_find scans */ /* a log-record evaluation waiting   \
+                                                                 for its span */
 
 /* ---- interned strings ---------------------------------------------------- */
 
@@ -284,7 +287,12 @@ static uint32_t slot_hash(uint64_t span_id, uint32_t cap)
 
 static uint32_t node_find(const struct trace *t, uint64_t span_id)
 {
-    if (t->idx_cap == 0) {
+    if (t->idx_cap == 0) { /* small trace: a scan beats hashing */
+        for (uint32_t i = 0; i < t->nn && span_id != 0; i++) {
+            if (t->nodes[i].span_id == span_id) {
+                return i;
+            }
+        }
         return NONE;
     }
     for (uint32_t s = slot_hash(span_id, t->idx_cap);; s = (s + 1) & (t->idx_cap - 1)) {
@@ -310,10 +318,10 @@ static void idx_put(struct trace *t, uint32_t i)
 /* Keep the index at most half full. */
 static void idx_reserve(struct shard *sh, struct trace *t, uint32_t n)
 {
-    if (n * 2 <= t->idx_cap) {
+    if (n * 2 <= t->idx_cap || (t->idx_cap == 0 && n <= SMALL_TRACE)) {
         return;
     }
-    uint32_t cap = t->idx_cap ? t->idx_cap * 2 : 4;
+    uint32_t cap = t->idx_cap ? t->idx_cap * 2 : 4 * SMALL_TRACE;
     t->idx = arr_resize(sh, t->idx, sizeof(uint32_t), t->idx_cap, cap);
     memset(t->idx, 0, cap * sizeof(uint32_t));
     t->idx_cap = cap;
@@ -377,9 +385,8 @@ static void lru_append(struct shard *s, struct trace *t)
 }
 
 /* Find or create the trace and mark it active at now_ns (tail of the list). */
-static struct trace *trace_touch(struct shard *s, const uint8_t *id, uint64_t now_ns)
+static struct trace *trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, uint64_t now_ns)
 {
-    uint64_t hash = am_hash(id, 16);
     if (s->ntraces + 1 > s->tab_cap) {
         shard_rehash(s);
     }
@@ -592,8 +599,10 @@ static void emit_count(const struct am_obs_sink *sink, enum am_metric m, const c
 
 /* ---- held records -------------------------------------------------------- */
 
+/* A held record for node; full: with the strings needed to derive it later
+ * (else only what finishing a trace reads: arrival, op, node). */
 static uint32_t held_new(struct shard *s, struct trace *t, uint32_t node,
-                         const struct am_span_facts *f, uint64_t now_ns)
+                         const struct am_span_facts *f, uint64_t now_ns, bool full)
 {
     if (t->nh == t->hcap) {
         uint32_t cap = grow_cap(t->hcap);
@@ -606,13 +615,15 @@ static uint32_t held_new(struct shard *s, struct trace *t, uint32_t node,
     h->duration_ns = f->duration_ns;
     h->arrival_ns = now_ns;
     h->cost = f->cost;
-    h->operation = intern(s, f->operation);
-    h->provider = intern(s, f->provider);
-    h->request_model = intern(s, f->request_model);
-    h->response_model = intern(s, f->response_model);
-    h->tool = intern(s, f->tool_name);
-    h->error_type = intern(s, f->error_type);
-    h->service = intern(s, f->service_name);
+    if (full) {
+        h->operation = intern(s, f->operation);
+        h->provider = intern(s, f->provider);
+        h->request_model = intern(s, f->request_model);
+        h->response_model = intern(s, f->response_model);
+        h->tool = intern(s, f->tool_name);
+        h->error_type = intern(s, f->error_type);
+        h->service = intern(s, f->service_name);
+    }
     h->tokens_present = f->tokens_present;
     h->first_eval = NONE;
     h->node = node;
@@ -738,28 +749,53 @@ static void wake(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint
 
 /* Scratch for one finish: per node its parent, nearest invoke_agent
  * ancestor, depth, and the agent request sums of invoke_agent nodes. */
+#define SCRATCH_SMALL 32 /* traces up to this many spans finish without a heap block */
+
 struct scratch {
     uint32_t *parent, *agent_of, *order;
     uint16_t *depth;
     uint8_t *below; /* some span below counted usage */
     struct am_request_sums *sums;
+    void *heap; /* one block for all of the above, or NULL: small_* */
+    struct am_request_sums small_sums[SCRATCH_SMALL];
+    uint32_t small_u32[3 * SCRATCH_SMALL];
+    uint16_t small_depth[SCRATCH_SMALL];
+    uint8_t small_below[SCRATCH_SMALL];
 };
+
+static void scratch_alloc(struct scratch *x, uint32_t n)
+{
+    x->heap = NULL;
+    x->sums = x->small_sums;
+    x->parent = x->small_u32;
+    x->depth = x->small_depth;
+    x->below = x->small_below;
+    if (n > SCRATCH_SMALL) {
+        size_t per = sizeof(*x->sums) + 3 * sizeof(uint32_t) + sizeof(uint16_t) + 1;
+        unsigned char *p = am_xmalloc(n * per);
+        x->heap = p;
+        x->sums = (struct am_request_sums *)(void *)p;
+        x->parent = (uint32_t *)(void *)(p + n * sizeof(*x->sums));
+        x->depth = (uint16_t *)(void *)(x->parent + 3 * n);
+        x->below = (uint8_t *)(x->depth + n);
+    }
+    x->agent_of = x->parent + n;
+    x->order = x->agent_of + n;
+    memset(x->sums, 0, n * sizeof(*x->sums));
+    memset(x->below, 0, n);
+}
 
 static void scratch_init(struct scratch *x, const struct trace *t)
 {
     uint32_t n = t->nn;
-    x->parent = am_xmalloc(n * sizeof(uint32_t) * 3);
-    x->agent_of = x->parent + n;
-    x->order = x->agent_of + n;
-    x->depth = am_xcalloc(n, sizeof(uint16_t));
-    x->below = am_xcalloc(n, 1);
-    x->sums = am_xcalloc(n, sizeof(*x->sums));
+    uint32_t count[MAX_DEPTH + 1];
+    uint16_t maxd = 0;
+    scratch_alloc(x, n);
     for (uint32_t i = 0; i < n; i++) {
         const struct node *nd = &t->nodes[i];
         bool linked = (nd->flags & F_HAS_PARENT) && nd->op != OP_EVAL;
         x->parent[i] = linked ? node_find(t, nd->parent_id) : NONE;
     }
-    uint32_t count[MAX_DEPTH + 1] = {0};
     for (uint32_t i = 0; i < n; i++) {
         uint32_t j = x->parent[i];
         uint16_t d = 0;
@@ -770,11 +806,15 @@ static void scratch_init(struct scratch *x, const struct trace *t)
             }
         }
         x->depth[i] = d;
-        count[d]++;
+        maxd = d > maxd ? d : maxd;
+    }
+    memset(count, 0, (maxd + 1u) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        count[x->depth[i]]++;
     }
     /* deepest first: a node is visited before its parent */
     uint32_t pos = 0;
-    for (int d = MAX_DEPTH; d >= 0; d--) {
+    for (int d = maxd; d >= 0; d--) {
         uint32_t c = count[d];
         count[d] = pos;
         pos += c;
@@ -786,10 +826,7 @@ static void scratch_init(struct scratch *x, const struct trace *t)
 
 static void scratch_fini(struct scratch *x)
 {
-    am_free(x->parent);
-    am_free(x->depth);
-    am_free(x->below);
-    am_free(x->sums);
+    am_free(x->heap);
 }
 
 /* The conversation a node belongs to: its own, else its nearest ancestor's. */
@@ -918,9 +955,9 @@ static void evict_over_cap(struct am_trace_buf *tb, struct shard *s, const struc
 
 /* ---- the request path ---------------------------------------------------- */
 
-static struct shard *shard_of(struct am_trace_buf *tb, const uint8_t *trace_id)
+static struct shard *shard_of(struct am_trace_buf *tb, uint64_t trace_hash)
 {
-    return &tb->shards[(am_hash(trace_id, 16) >> 40) % tb->nshards];
+    return &tb->shards[(trace_hash >> 40) % tb->nshards];
 }
 
 static bool escalates(const struct rules *r, const struct am_span *span,
@@ -945,11 +982,35 @@ static bool escalates(const struct rules *r, const struct am_span *span,
            (v->type == AM_VAL_STRING && am_str_case_eq(v->u.s, AM_STR("true")));
 }
 
+/* 1 4 8 13 20 ...: one block for a lone span, few reallocations for the
+ * common trace of a handful. */
+static uint32_t node_cap(uint32_t cap)
+{
+    if (cap == 0) {
+        return 1;
+    }
+    return cap < 4 ? 4 : cap < 8 ? 8 : grow_cap(cap);
+}
+
+/* Intern a span's agent name: most spans share the previous span's. */
+static uint32_t intern_agent(struct shard *s, const struct trace *t, struct am_str name)
+{
+    uint32_t prev = t->nn >= 2 ? t->nodes[t->nn - 2].agent : 0;
+    if (prev != 0 && name.len > 0) {
+        struct istr *e = istr_get(s, prev);
+        if (e->len == name.len && memcmp(e->s, name.ptr, name.len) == 0) {
+            e->refs++;
+            return prev;
+        }
+    }
+    return intern(s, name);
+}
+
 static uint32_t node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t parent,
                          bool has_parent, uint8_t op)
 {
     if (t->nn == t->ncap) {
-        uint32_t cap = grow_cap(t->ncap);
+        uint32_t cap = node_cap(t->ncap);
         t->nodes = arr_resize(s, t->nodes, sizeof(*t->nodes), t->ncap, cap);
         t->ncap = cap;
     }
@@ -961,7 +1022,7 @@ static uint32_t node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_
     n->held = NONE;
     n->op = op;
     n->flags = has_parent ? F_HAS_PARENT : 0;
-    if (sid != 0) {
+    if (sid != 0 && t->idx_cap > 0) {
         idx_put(t, t->nn);
     }
     s->nspans++;
@@ -993,7 +1054,9 @@ static void attribute(struct am_trace_buf *tb, struct shard *s, struct trace *t,
     struct am_str agent;
     walk_from(t, i, &w);
     if (w.kind == W_BREAK) {
-        uint32_t hi = t->nodes[i].held != NONE ? t->nodes[i].held : held_new(s, t, i, f, now_ns);
+        /* never a skeleton-only record: those are AGENT spans, which have a name */
+        uint32_t hi =
+            t->nodes[i].held != NONE ? t->nodes[i].held : held_new(s, t, i, f, now_ns, true);
         for (size_t e = 0; e < nev; e++) {
             eval_hold(s, t, &t->held[hi], &evs[e]);
         }
@@ -1017,14 +1080,15 @@ void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
                       const struct am_span *span, const struct am_span_facts *f, uint64_t now_ns,
                       const struct am_obs_sink *sink)
 {
-    struct shard *s = shard_of(tb, span->trace_id);
+    uint64_t th = am_hash(span->trace_id, 16);
+    struct shard *s = shard_of(tb, th);
     struct am_eval evs[MAX_SPAN_EVALS];
     size_t nev = tb->quality != NULL ? span_evals(span, evs, MAX_SPAN_EVALS) : 0;
     uint64_t sid = id64(span->span_id);
     struct am_contrib c;
 
     pthread_mutex_lock(&s->mu);
-    struct trace *t = trace_touch(s, span->trace_id, now_ns);
+    struct trace *t = trace_touch(s, span->trace_id, th, now_ns);
     if (sid != 0 && node_find(t, sid) != NONE) {
         pthread_mutex_unlock(&s->mu); /* a retried span: counted once */
         return;
@@ -1034,7 +1098,7 @@ void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
     struct node *n = &t->nodes[i];
     n->conv = intern(s, f->conversation_id);
     n->flags |= escalates(&tb->rules, span, f) ? F_ESCALATE : 0;
-    n->agent = intern(s, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
+    n->agent = intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_AGENT || f->op == AM_OP_WRAPPER) {
         am_derive_contrib(d, f, &c);
         n->cost = c.cost;
@@ -1042,7 +1106,8 @@ void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
         n->flags |= (c.has_usage || f->has_cost) ? F_USAGE : 0;
     }
     if (f->op == AM_OP_AGENT || (f->op == AM_OP_WRAPPER && (n->flags & F_USAGE))) {
-        held_new(s, t, i, f, now_ns); /* turn arrival, aggregate usage */
+        /* turn arrival; aggregate usage needs the strings too */
+        held_new(s, t, i, f, now_ns, (n->flags & F_USAGE) != 0);
     }
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || nev > 0) {
         attribute(tb, s, t, i, f, evs, nev, d, now_ns, sink);
@@ -1066,9 +1131,10 @@ void am_trace_buf_add_eval(struct am_trace_buf *tb, const uint8_t *trace_id, con
         am_quality_add(tb->quality, fallback, ev, NULL, NULL, now_ns, sink);
         return;
     }
-    struct shard *s = shard_of(tb, trace_id);
+    uint64_t th = am_hash(trace_id, 16);
+    struct shard *s = shard_of(tb, th);
     pthread_mutex_lock(&s->mu);
-    struct trace *t = trace_touch(s, trace_id, now_ns);
+    struct trace *t = trace_touch(s, trace_id, th, now_ns);
     uint32_t i = node_add(s, t, 0, id64(span_id), true, OP_EVAL);
     struct walk w;
     walk_from(t, i, &w);
@@ -1076,7 +1142,7 @@ void am_trace_buf_add_eval(struct am_trace_buf *tb, const uint8_t *trace_id, con
         struct am_span_facts f;
         memset(&f, 0, sizeof(f));
         f.service_name = service_name;
-        uint32_t hi = held_new(s, t, i, &f, now_ns);
+        uint32_t hi = held_new(s, t, i, &f, now_ns, true);
         t->held[hi].op = OP_EVAL;
         eval_hold(s, t, &t->held[hi], ev);
         hold_waiting(s, t, hi, w.missing);

@@ -283,6 +283,27 @@ static void test_trace_buf_nested_agents_sum_own_subtree(void **st)
     assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_TOOL_CALLS, "researcher", NULL, NULL) == 1);
 }
 
+/* A trace larger than the linear-scan and stack-scratch sizes: 60 chats
+ * under an intermediate under the agent, children first; one retried. */
+static void test_trace_buf_large_trace_indexed_attributed_once(void **st)
+{
+    struct fx *f = *st;
+    for (uint8_t id = 10; id < 70; id++) {
+        add(f, 30, id, 2, chat_m1);
+    }
+    assert_int_equal(waiting(f), 60);
+    add(f, 30, 2, 1, other);
+    add(f, 30, 1, 0, planner);
+    add(f, 30, 40, 2, chat_m1); /* retried: counted once */
+    assert_int_equal(waiting(f), 0);
+    assert_true(rec_sum(&f->rec, AM_M_MODEL_INFERENCE_CALLS_TOTAL, "planner", "m1", NULL) == 60);
+    am_clock_manual_advance(&f->clk, WAIT);
+    tick(f);
+    assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_INFERENCE_CALLS, "planner", NULL, NULL) == 60);
+    assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_TOKENS, "planner", NULL, NULL) ==
+                60.0 * 750000);
+}
+
 static const struct ts_attr planner_usage[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
                                                TS_S("gen_ai.agent.name", "planner"),
                                                TS_S("gen_ai.request.model", "m1"),
@@ -585,6 +606,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trace_buf_cap_resolves_oldest_first, setup_cap3,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_nested_agents_sum_own_subtree, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_trace_buf_large_trace_indexed_attributed_once, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_aggregate_usage_only_without_child_usage,
                                         setup, teardown),
