@@ -82,7 +82,7 @@ struct heval {
 struct trace {
     uint8_t id[16];
     uint64_t hash;
-    struct trace *hnext, *prev, *next;
+    struct trace *prev, *next; /* by last arrival */
     uint64_t last_ns;
     struct node *nodes;
     struct held *held;
@@ -91,9 +91,14 @@ struct trace {
     uint32_t nn, ncap, nh, hcap, ne, ecap, idx_cap, waiting;
 };
 
+struct tslot {
+    uint64_t hash;
+    struct trace *t; /* NULL: empty */
+};
+
 struct shard {
     pthread_mutex_t mu;
-    struct trace **tab;
+    struct tslot *tab; /* traces by id hash, open addressing */
     size_t tab_cap, ntraces, nspans, nwaiting, bytes;
     struct trace *head, *tail;
     struct itab strs;

@@ -168,28 +168,48 @@ static void idx_reserve(struct shard *sh, struct trace *t, uint32_t n)
     }
 }
 
+/* Open addressing, linear probing, at most half full: a probe compares
+ * the hashes in the table and touches a (cold) trace only on a match. */
+static size_t slot_find(const struct shard *s, const uint8_t *id, uint64_t hash)
+{
+    size_t mask = s->tab_cap - 1;
+    size_t i = hash & mask;
+    while (s->tab[i].t != NULL &&
+           !(s->tab[i].hash == hash && memcmp(s->tab[i].t->id, id, 16) == 0)) {
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
 static void shard_rehash(struct shard *s)
 {
     size_t cap = s->tab_cap ? s->tab_cap * 2 : 64;
-    struct trace **tab = am_xcalloc(cap, sizeof(*tab));
-    tb_acct(s, s->tab_cap ? s->tab_cap * sizeof(*tab) + ALLOC_OVERHEAD : 0,
-            cap * sizeof(*tab) + ALLOC_OVERHEAD);
-    for (struct trace *t = s->head; t != NULL; t = t->next) {
-        t->hnext = tab[t->hash & (cap - 1)];
-        tab[t->hash & (cap - 1)] = t;
-    }
-    am_free(s->tab);
-    s->tab = tab;
+    struct tslot *old = s->tab;
+    tb_acct(s, s->tab_cap ? s->tab_cap * sizeof(*old) + ALLOC_OVERHEAD : 0,
+            cap * sizeof(*old) + ALLOC_OVERHEAD);
+    s->tab = am_xcalloc(cap, sizeof(*old));
     s->tab_cap = cap;
+    for (struct trace *t = s->head; t != NULL; t = t->next) {
+        size_t i = slot_find(s, t->id, t->hash);
+        s->tab[i] = (struct tslot){t->hash, t};
+    }
+    am_free(old);
 }
 
-static struct trace **trace_slot(struct shard *s, const uint8_t *id, uint64_t hash)
+/* Empty slot i, shifting back the entries of its probe run. */
+static void slot_delete(struct shard *s, size_t i)
 {
-    struct trace **pp = &s->tab[hash & (s->tab_cap - 1)];
-    while (*pp != NULL && !((*pp)->hash == hash && memcmp((*pp)->id, id, 16) == 0)) {
-        pp = &(*pp)->hnext;
+    size_t mask = s->tab_cap - 1;
+    for (size_t j = (i + 1) & mask; s->tab[j].t != NULL; j = (j + 1) & mask) {
+        size_t home = s->tab[j].hash & mask;
+        /* j may move to i unless its home lies cyclically in (i, j] */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            s->tab[i] = s->tab[j];
+            i = j;
+        }
     }
-    return pp;
+    s->tab[i].t = NULL;
 }
 
 static void lru_unlink(struct shard *s, struct trace *t)
@@ -220,20 +240,26 @@ static void lru_append(struct shard *s, struct trace *t)
     s->tail = t;
 }
 
-/* Find or create the trace and mark it active at now_ns (tail of the list). */
+/* Find or create the trace and mark it active at now_ns (tail of the list).
+ * Spans of a trace mostly arrive together: the tail is tried first. */
 struct trace *tb_trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, uint64_t now_ns)
 {
-    if (s->ntraces + 1 > s->tab_cap) {
+    struct trace *t = s->tail;
+    if (t != NULL && t->hash == hash && memcmp(t->id, id, 16) == 0) {
+        t->last_ns = now_ns;
+        return t;
+    }
+    if ((s->ntraces + 1) * 2 > s->tab_cap) {
         shard_rehash(s);
     }
-    struct trace **pp = trace_slot(s, id, hash);
-    struct trace *t = *pp;
+    size_t i = slot_find(s, id, hash);
+    t = s->tab[i].t;
     if (t == NULL) {
         t = am_xcalloc(1, sizeof(*t));
         tb_acct(s, 0, sizeof(*t) + ALLOC_OVERHEAD);
         memcpy(t->id, id, 16);
         t->hash = hash;
-        *pp = t;
+        s->tab[i] = (struct tslot){hash, t};
         s->ntraces++;
     } else {
         lru_unlink(s, t);
@@ -255,7 +281,7 @@ static void held_release(struct shard *s, struct held *h)
 /* Unlink t, drop its string references and free it. */
 void tb_trace_free(struct shard *s, struct trace *t)
 {
-    *trace_slot(s, t->id, t->hash) = t->hnext;
+    slot_delete(s, slot_find(s, t->id, t->hash));
     lru_unlink(s, t);
     for (uint32_t i = 0; i < t->nn; i++) {
         tb_release(s, t->nodes[i].agent);
