@@ -75,6 +75,11 @@ static int setup_cap3(void **st)
     return setup_with(st, 1, 3);
 }
 
+static int setup_cap1000(void **st)
+{
+    return setup_with(st, 1, 1000);
+}
+
 static int teardown(void **st)
 {
     struct fx *f = *st;
@@ -281,6 +286,65 @@ static void test_trace_buf_nested_agents_sum_own_subtree(void **st)
     assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_INFERENCE_CALLS, "researcher", NULL, NULL) ==
                 2);
     assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_TOOL_CALLS, "researcher", NULL, NULL) == 1);
+}
+
+/* A trace larger than the linear-scan and stack-scratch sizes: 60 chats
+ * under an intermediate under the agent, children first; one retried. */
+static void test_trace_buf_large_trace_indexed_attributed_once(void **st)
+{
+    struct fx *f = *st;
+    for (uint8_t id = 10; id < 70; id++) {
+        add(f, 30, id, 2, chat_m1);
+    }
+    assert_int_equal(waiting(f), 60);
+    add(f, 30, 2, 1, other);
+    add(f, 30, 1, 0, planner);
+    add(f, 30, 40, 2, chat_m1); /* retried: counted once */
+    assert_int_equal(waiting(f), 0);
+    assert_true(rec_sum(&f->rec, AM_M_MODEL_INFERENCE_CALLS_TOTAL, "planner", "m1", NULL) == 60);
+    am_clock_manual_advance(&f->clk, WAIT);
+    tick(f);
+    assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_INFERENCE_CALLS, "planner", NULL, NULL) == 60);
+    assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_TOKENS, "planner", NULL, NULL) ==
+                60.0 * 750000);
+}
+
+/* Add span `id` of trace (hi, lo): two bytes of trace id, for many traces. */
+static void add2(struct fx *f, uint8_t hi, uint8_t lo, uint8_t id, uint8_t parent,
+                 const struct ts_attr *a)
+{
+    struct ts_span t;
+    struct am_span_facts facts;
+    ts_span_init(&t, "svc");
+    memset(t.span.trace_id, 0, 16);
+    t.span.trace_id[0] = lo;
+    t.span.trace_id[1] = hi;
+    memset(t.span.span_id, 0, 8);
+    t.span.span_id[0] = id;
+    if (parent != 0) {
+        t.span.parent_span_id[0] = parent;
+        t.span.has_parent = true;
+    }
+    ts_span_add_all(&t, a);
+    am_classify(&t.span, &facts);
+    am_trace_buf_add(f->tb, &f->dopts, &t.span, &facts, now(f), &f->sink);
+}
+
+/* 3,000 traces in one shard, the oldest evicted past the cap of 1,000
+ * spans (table deletions among live entries): each live trace is still
+ * found, so a child arriving later is attributed to its root at once. */
+static void test_trace_buf_many_traces_found_after_evictions(void **st)
+{
+    struct fx *f = *st;
+    for (unsigned k = 0; k < 3000; k++) {
+        add2(f, (uint8_t)(k >> 8), (uint8_t)k, 1, 0, planner);
+    }
+    for (unsigned k = 2600; k < 3000; k += 2) { /* each evicts one of 2000.. */
+        add2(f, (uint8_t)(k >> 8), (uint8_t)k, 2, 1, chat_nousage);
+    }
+    assert_int_equal(waiting(f), 0);
+    /* (rec holds too few observations here to sum them: a child whose root
+     * was lost would have created a trace of its own and be waiting) */
 }
 
 static const struct ts_attr planner_usage[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
@@ -586,6 +650,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_nested_agents_sum_own_subtree, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_trace_buf_large_trace_indexed_attributed_once, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_trace_buf_many_traces_found_after_evictions,
+                                        setup_cap1000, teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_aggregate_usage_only_without_child_usage,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_conversation_idle_finishes_once, setup,

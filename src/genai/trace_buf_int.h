@@ -1,0 +1,212 @@
+/*
+ * trace_buf_int.h - what the trace_buf files share: the shard (traces,
+ * intern table, accounting), trace skeletons and held records, and the
+ * functions one file calls in another. Everything here runs under the
+ * shard's lock. Not a public interface.
+ */
+#ifndef AM_TRACE_BUF_INT_H
+#define AM_TRACE_BUF_INT_H
+
+#include <pthread.h>
+#include <string.h>
+
+#include "am/trace_buf.h"
+
+#define NONE UINT32_MAX
+#define ALLOC_OVERHEAD 16 /* what malloc spends per block, for the accounting */
+#define MAX_DEPTH 256     /* parent walks stop here (cycles, absurd nesting) */
+#define OP_EVAL 0xff      /* a log-record evaluation waiting for its span */
+#define SMALL_TRACE 16    /* up to this many spans, no index: node_find scans */
+
+/* ---- interned strings ---------------------------------------------------- */
+
+struct istr {
+    uint64_t hash;
+    uint32_t next; /* chain in the table, by id */
+    uint32_t refs;
+    uint32_t len;
+    char s[];
+};
+
+struct itab {
+    struct istr **ent; /* by id; ent[0] unused */
+    uint32_t n_ent, cap_ent;
+    uint32_t *buckets; /* heads by hash, ids */
+    uint32_t nbuckets, live;
+    uint32_t *free_ids;
+    uint32_t n_free, cap_free;
+};
+
+/* ---- skeletons ----------------------------------------------------------- */
+
+enum {
+    F_HAS_PARENT = 1,
+    F_ESCALATE = 2,
+    F_USAGE = 4, /* inference with usage, or an aggregate with usage or cost */
+};
+
+struct node {
+    uint64_t span_id;
+    uint64_t parent_id;
+    double cost;     /* contribution */
+    uint64_t tokens; /* contribution */
+    uint32_t agent;  /* own agent name (AGENT spans: their resolved name) */
+    uint32_t conv;   /* own conversation id */
+    uint32_t held;   /* index into held, NONE */
+    uint8_t op;
+    uint8_t flags;
+    uint8_t pad[2];
+};
+
+/* What a span needs to be derived later. */
+struct held {
+    uint64_t tokens[AM_TOK_COUNT];
+    uint64_t duration_ns;
+    uint64_t arrival_ns;
+    uint64_t wait_on; /* the missing span id the parent walk stopped at */
+    double cost;
+    uint32_t operation, provider, request_model, response_model, tool, error_type, service;
+    uint32_t tokens_present;
+    uint32_t first_eval; /* NONE */
+    uint32_t node;
+    uint8_t op, outcome, has_cost, waiting;
+};
+
+struct heval {
+    double score;
+    uint32_t name, label;
+    uint32_t next;
+    uint8_t has_score;
+};
+
+struct trace {
+    uint8_t id[16];
+    uint64_t hash;
+    struct trace *prev, *next; /* by last arrival */
+    uint64_t last_ns;
+    struct node *nodes;
+    struct held *held;
+    struct heval *evals;
+    uint32_t *idx; /* node index + 1, 0 empty */
+    uint32_t nn, ncap, nh, hcap, ne, ecap, idx_cap, waiting;
+};
+
+struct tslot {
+    uint64_t hash;
+    struct trace *t; /* NULL: empty */
+};
+
+struct shard {
+    pthread_mutex_t mu;
+    struct tslot *tab; /* traces by id hash, open addressing */
+    size_t tab_cap, ntraces, nspans, nwaiting, bytes;
+    struct trace *head, *tail;
+    struct itab strs;
+};
+
+struct rules {
+    uint64_t wait_ns;
+    size_t max_per_shard;
+    char *esc_attr;
+    size_t esc_attr_len;
+    struct am_str *tools; /* owned copies */
+    size_t ntools;
+};
+
+struct am_trace_buf {
+    unsigned nshards;
+    struct shard *shards;
+    struct rules rules; /* written only with every shard lock held */
+    struct am_conv *conv;
+    struct am_quality *quality;
+};
+
+enum walk_kind { W_FOUND, W_ROOT, W_BREAK };
+
+struct walk {
+    enum walk_kind kind;
+    uint32_t agent;   /* W_FOUND: intern id of the agent name */
+    uint64_t missing; /* W_BREAK: the span id not held yet */
+};
+
+/* ---- store: accounting, intern table, traces (trace_buf_store.c) ------- */
+
+void tb_acct(struct shard *s, size_t old_bytes, size_t new_bytes);
+void *tb_arr_resize(struct shard *s, void *p, size_t elt, uint32_t ocap, uint32_t ncap);
+uint32_t tb_grow_cap(uint32_t cap);
+uint32_t tb_intern(struct shard *s, struct am_str str);
+void tb_release(struct shard *s, uint32_t id);
+void tb_itab_fini(struct shard *s);
+struct trace *tb_trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, uint64_t now_ns);
+void tb_trace_free(struct shard *s, struct trace *t);
+uint32_t tb_node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t parent,
+                     bool has_parent, uint8_t op);
+uint32_t tb_intern_agent(struct shard *s, const struct trace *t, struct am_str name);
+
+/* ---- intern table (per shard, under its lock) ---------------------------- */
+
+static inline struct istr *tb_istr_get(const struct shard *s, uint32_t id)
+{
+    return s->strs.ent[id];
+}
+
+static inline struct am_str tb_istr_view(const struct shard *s, uint32_t id)
+{
+    if (id == 0) {
+        return AM_STR_NULL;
+    }
+    const struct istr *e = tb_istr_get(s, id);
+    return (struct am_str){e->s, e->len};
+}
+
+/* ---- traces and their span index ----------------------------------------- */
+
+static inline uint64_t tb_id64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline uint32_t tb_slot_hash(uint64_t span_id, uint32_t cap)
+{
+    uint64_t h = span_id * 0x9e3779b97f4a7c15u;
+    return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+static inline uint32_t tb_node_find(const struct trace *t, uint64_t span_id)
+{
+    if (t->idx_cap == 0) { /* small trace: a scan beats hashing */
+        for (uint32_t i = 0; i < t->nn && span_id != 0; i++) {
+            if (t->nodes[i].span_id == span_id) {
+                return i;
+            }
+        }
+        return NONE;
+    }
+    for (uint32_t s = tb_slot_hash(span_id, t->idx_cap);; s = (s + 1) & (t->idx_cap - 1)) {
+        uint32_t v = t->idx[s];
+        if (v == 0) {
+            return NONE;
+        }
+        if (t->nodes[v - 1].span_id == span_id) {
+            return v - 1;
+        }
+    }
+}
+
+/* ---- attribution (trace_buf.c) and finishing (trace_buf_finish.c) ------ */
+
+void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
+                     const struct am_derive_opts *d, uint64_t now_ns, const char *why,
+                     const struct am_obs_sink *sink);
+void tb_evict_over_cap(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
+                       uint64_t now_ns, const struct am_obs_sink *sink);
+void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t hi,
+                     struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
+                     const struct am_obs_sink *sink);
+struct am_str tb_fallback_name(const struct shard *s, const struct held *h);
+void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_facts *f);
+void tb_emit_count(const struct am_obs_sink *sink, enum am_metric m, const char *reason, size_t n);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * bench_trace_buf.c - in-process trace assembly benchmark: N batches of 512
+ * GenAI spans shaped like am_bench_client's (64 traces of invoke_agent +
+ * chat + execute_tool, own gen_ai.agent.name, conversation on the root) go
+ * through classify + am_trace_buf_add (mode "assembly") or classify +
+ * am_derive_span (mode "derive"), with a sink that applies to a series
+ * store, as the daemon does. Deterministic: run it under callgrind for
+ * instructions per span. Usage: bench_trace_buf [assembly|derive] [batches]
+ * [max_pending_spans]   (defaults: assembly 400 65536)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "am/alloc.h"
+#include "am/classify.h"
+#include "am/conv.h"
+#include "am/derive.h"
+#include "am/quality.h"
+#include "am/series.h"
+#include "am/trace_buf.h"
+#include "genai_span.h"
+
+#define SPANS 512
+#define TRACE_LEN 8
+
+static const char *const agents[] = {"support-bot", "research-agent", "billing-assistant",
+                                     "code-reviewer"};
+static const char *const models[] = {"gpt-4o-2024-08-06", "claude-sonnet-4-20250514",
+                                     "gemini-2.0-flash", "gpt-4o-mini-2024-07-18"};
+static const char *const providers[] = {"openai", "anthropic", "gcp.gemini", "openai"};
+static const char *const tools[] = {"search_kb", "fetch_order", "get_weather",
+                                    "run_sql",   "send_email",  "create_ticket"};
+
+struct bspan {
+    struct ts_span ts;
+    char conv[48];
+    char rid[48];
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void rand_bytes(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (uint8_t)(rng() >> 24);
+    }
+}
+
+static void attrs_of(struct bspan *b, unsigned t, unsigned i)
+{
+    struct ts_span *s = &b->ts;
+    if (i == 0) {
+        snprintf(b->conv, sizeof(b->conv), "conv_%08x%08x", t, 0u);
+        struct ts_attr a[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
+                              TS_S("gen_ai.agent.name", agents[t % 4]),
+                              TS_S("gen_ai.agent.id", "asst_5j66UpCpwteGg4YSxUnt7lPY"),
+                              TS_S("gen_ai.provider.name", providers[t % 4]),
+                              TS_S("gen_ai.conversation.id", b->conv),
+                              TS_S("gen_ai.request.model", models[t % 4]),
+                              TS_S("server.address", "agents.internal"),
+                              TS_I("server.port", 443),
+                              {NULL, 0, NULL, 0, 0}};
+        ts_span_add_all(s, a);
+    } else if (i % 2 == 1) {
+        snprintf(b->rid, sizeof(b->rid), "chatcmpl-%08x%04x", t, i);
+        struct ts_attr a[] = {TS_S("gen_ai.operation.name", "chat"),
+                              TS_S("gen_ai.provider.name", providers[t % 4]),
+                              TS_S("gen_ai.agent.name", agents[t % 4]),
+                              TS_S("gen_ai.request.model", models[t % 4]),
+                              TS_S("gen_ai.response.model", models[t % 4]),
+                              TS_S("gen_ai.response.id", b->rid),
+                              TS_D("gen_ai.request.temperature", 0.2),
+                              TS_I("gen_ai.request.max_tokens", 1024),
+                              TS_I("gen_ai.usage.input_tokens", 800 + (int64_t)(rng() % 2000)),
+                              TS_I("gen_ai.usage.output_tokens", 50 + (int64_t)(rng() % 400)),
+                              TS_I("gen_ai.usage.cache_read.input_tokens", (int64_t)(rng() % 512)),
+                              TS_S("server.address", "api.openai.com"),
+                              {NULL, 0, NULL, 0, 0}};
+        ts_span_add_all(s, a);
+        s->span.status_code = AM_STATUS_OK;
+    } else {
+        bool failed = (t * 8 + i) % 10 == 4;
+        struct ts_attr a[] = {TS_S("gen_ai.operation.name", "execute_tool"),
+                              TS_S("gen_ai.agent.name", agents[t % 4]),
+                              TS_S("gen_ai.tool.name", tools[(t + i) % 6]),
+                              TS_S("gen_ai.tool.type", "function"),
+                              TS_S("gen_ai.provider.name", providers[t % 4]),
+                              TS_S("code.function.name", "tools.dispatch"),
+                              {NULL, 0, NULL, 0, 0}};
+        ts_span_add_all(s, a);
+        if (failed) {
+            struct ts_attr e = TS_S("error.type", "TimeoutError");
+            ts_span_add(s, &e);
+        }
+        s->span.status_code = failed ? AM_STATUS_ERROR : AM_STATUS_OK;
+    }
+}
+
+static void build(struct bspan *b)
+{
+    uint64_t now = 1700000000000000000ull;
+    for (unsigned n = 0; n < SPANS; n++) {
+        unsigned t = n / TRACE_LEN;
+        unsigned i = n % TRACE_LEN;
+        struct am_span *sp = &b[n].ts.span;
+        ts_span_init(&b[n].ts, "agent-gateway");
+        attrs_of(&b[n], t, i);
+        if (i == 0) {
+            rand_bytes(sp->trace_id, 16);
+            rand_bytes(sp->span_id, 8);
+            sp->start_ns = now + t * 1000000ull;
+            sp->end_ns = sp->start_ns + 2500000000ull;
+            sp->kind = 1;
+            continue;
+        }
+        const struct am_span *root = &b[n - i].ts.span;
+        memcpy(sp->trace_id, root->trace_id, 16);
+        rand_bytes(sp->span_id, 8);
+        memcpy(sp->parent_span_id, root->span_id, 8);
+        sp->has_parent = true;
+        sp->start_ns = root->start_ns + i * 300000000ull;
+        sp->end_ns = sp->start_ns + 250000000ull;
+        sp->kind = i % 2 == 1 ? 3 : 1;
+    }
+}
+
+/* XOR a per-batch salt into every id (links survive), as the client does. */
+static void resalt(struct bspan *b, uint64_t salt)
+{
+    for (unsigned n = 0; n < SPANS; n++) {
+        struct am_span *sp = &b[n].ts.span;
+        for (int j = 0; j < 8; j++) {
+            uint8_t x = (uint8_t)(salt >> (8 * j));
+            sp->trace_id[j] ^= x;
+            sp->span_id[j] ^= x;
+            sp->parent_span_id[j] ^= sp->has_parent ? x : 0;
+        }
+    }
+}
+
+struct ctx {
+    struct am_series_store *series;
+    unsigned long calls;
+};
+
+static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
+{
+    struct ctx *c = ud;
+    c->calls++;
+    am_series_apply(c->series, 0, obs, n);
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+    bool assembly = argc < 2 || strcmp(argv[1], "derive") != 0;
+    unsigned batches = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 400;
+    size_t max_pending = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 65536;
+    struct bspan *b = am_xcalloc(SPANS, sizeof(*b));
+    struct am_series_opts so = {.shards = 1};
+    struct ctx c = {am_series_create(&so), 0};
+    struct am_obs_sink sink = {sink_apply, &c};
+    struct am_conv_opts co = {.shards = 64, .idle_timeout_ns = 1800ull * 1000000000ull};
+    struct am_conv *conv = am_conv_create(&co);
+    struct am_quality *q = am_quality_create(3600ull * 1000000000ull);
+    struct am_trace_buf_opts to = {.shards = 64,
+                                   .trace_wait_ns = 10ull * 1000000000ull,
+                                   .max_pending_spans = max_pending,
+                                   .conv = conv,
+                                   .quality = q};
+    struct am_trace_buf *tb = am_trace_buf_create(&to);
+    struct am_derive_opts d = {NULL, false};
+    struct am_obs out[AM_DERIVE_MAX_OBS];
+    uint64_t now = 1000000000ull;
+    build(b);
+    double t0 = cpu_s();
+    for (unsigned k = 0; k < batches; k++) {
+        resalt(b, rng());
+        for (unsigned n = 0; n < SPANS; n++) {
+            struct am_span_facts f;
+            am_classify(&b[n].ts.span, &f);
+            if (assembly) {
+                am_trace_buf_add(tb, &d, &b[n].ts.span, &f, now, &sink);
+            } else {
+                size_t m = am_derive_span(&d, &b[n].ts.span, &f, out);
+                sink.fn(sink.ud, out, m);
+            }
+        }
+        now += 2000000ull; /* ~250k spans/s of arrival time */
+        if (k % 500 == 499) {
+            am_trace_buf_tick(tb, &d, now, &sink);
+        }
+    }
+    double t1 = cpu_s();
+    struct am_trace_buf_stats st;
+    am_trace_buf_stats(tb, &st);
+    double spans = (double)batches * SPANS;
+    printf("{\"mode\": \"%s\", \"spans\": %.0f, \"ns_per_span\": %.1f, \"sink_calls_per_span\": "
+           "%.2f, \"pending_spans\": %zu, \"pending_bytes\": %zu, \"bytes_per_pending_span\": "
+           "%.1f}\n",
+           assembly ? "assembly" : "derive", spans, (t1 - t0) * 1e9 / spans,
+           (double)c.calls / spans, st.spans, st.bytes,
+           st.spans ? (double)st.bytes / (double)st.spans : 0.0);
+    am_trace_buf_flush(tb, &d, now, &sink);
+    am_trace_buf_destroy(tb);
+    am_quality_destroy(q);
+    am_conv_destroy(conv);
+    am_series_destroy(c.series);
+    am_free(b);
+    return 0;
+}
