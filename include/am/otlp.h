@@ -9,7 +9,7 @@
 #include "am/span.h"
 
 /*
- * OTLP trace decoding (protobuf via nanopb, and the OTLP/JSON mapping) into
+ * OTLP trace and log decoding (protobuf via nanopb, and the OTLP/JSON mapping) into
  * span views, and encoding of the responses. Sans-I/O: bytes in, views out.
  * Views point into `body` (which the caller keeps alive, normally inside the
  * arena) or into `arena`. On error *why is set to a static string naming the
@@ -39,6 +39,20 @@ int am_otlp_json_decode_traces(const uint8_t *body, size_t len, struct am_arena 
  * empty message. Appends to out. Returns AM_OK or AM_ETOOBIG. */
 int am_otlp_pb_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message);
 int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message);
+
+/* Decode an ExportLogsServiceRequest (ResourceLogs/ScopeLogs/LogRecord)
+ * with the same rules: trace_id empty or 16 bytes, span_id empty or 8
+ * (JSON: "" or 32/16 hex digits); the body is skipped (JSON: validated).
+ * Returns AM_OK, AM_EINVAL (malformed; *why says where), or AM_ETOOBIG. */
+int am_otlp_pb_decode_logs(const uint8_t *body, size_t len, struct am_arena *arena,
+                           struct am_log_batch *out, const char **why);
+int am_otlp_json_decode_logs(const uint8_t *body, size_t len, struct am_arena *arena,
+                             struct am_log_batch *out, const char **why);
+
+/* ExportLogsServiceResponse (partial_success.rejected_log_records, error_message).
+ * Appends to out. Returns AM_OK or AM_ETOOBIG. */
+int am_otlp_pb_encode_logs_response(struct am_buf *out, int64_t rejected, const char *message);
+int am_otlp_json_encode_logs_response(struct am_buf *out, int64_t rejected, const char *message);
 
 /* google.rpc.Status {code, message}. Appends to out. Returns AM_OK or AM_ETOOBIG. */
 int am_otlp_pb_encode_status(struct am_buf *out, int32_t code, const char *message);

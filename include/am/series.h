@@ -20,6 +20,16 @@
  */
 
 struct am_series_store;
+struct am_clock;
+
+/* The most recent observation that landed in a counter series or a
+ * histogram bucket, with the span it came from (SPEC.md 2 Exemplars). */
+struct am_exemplar {
+    double value;     /* the increment (counters) or the observed value */
+    uint64_t wall_ns; /* wall-clock time of am_series_apply; 0 = no exemplar */
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+};
 
 struct am_bucket_override {
     enum am_metric metric;
@@ -33,13 +43,16 @@ struct am_series_opts {
     size_t max_label_value_bytes;             /* 0 = 256 */
     const struct am_bucket_override *buckets; /* per-family overrides */
     size_t bucket_count;
+    const struct am_clock *clock; /* wall time for exemplars and _created; NULL = system */
 };
 
 struct am_series_store *am_series_create(const struct am_series_opts *opts);
 void am_series_destroy(struct am_series_store *s);
 
 /* Apply n observations on the shard of the calling worker. Label views are
- * copied (interned) as needed. Returns AM_OK, or AM_EINVAL if an
+ * copied (interned) as needed. The wall clock is read once per call; an
+ * observation with has_exemplar replaces the exemplar of its counter series
+ * or histogram bucket in this shard. Returns AM_OK, or AM_EINVAL if an
  * observation is malformed (negative counter increment, bad metric id). */
 int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs, size_t n);
 
@@ -53,6 +66,11 @@ struct am_series_view {
     const uint64_t *bucket_counts;   /* histograms: NON-cumulative per bound, then +Inf */
     const double *bounds;            /* histograms: the family's effective bounds */
     unsigned bound_count;
+    uint64_t
+        created_ns; /* wall time the series was first seen (whole seconds); 0 for synthesized */
+    /* counters: one; histograms: per bound, then +Inf (the latest over the
+     * shards). NULL when the series has none; a slot with wall_ns 0 is empty. */
+    const struct am_exemplar *exemplars;
 };
 
 typedef void (*am_series_visit_cb)(void *ud, const struct am_series_view *v);

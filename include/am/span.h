@@ -97,6 +97,28 @@ struct am_trace_batch {
     size_t resource_count;
 };
 
+/* One OTLP LogRecord (evaluation events arrive as logs, SPEC.md 3). The
+ * body is validated structurally but not kept. */
+struct am_log_record {
+    uint64_t time_ns;
+    uint64_t observed_time_ns;
+    struct am_str event_name; /* LogRecord.event_name, else the `event.name` attribute */
+    struct am_attrs attrs;
+    uint8_t trace_id[16];
+    uint8_t span_id[8];
+    bool has_trace;                     /* trace_id was 16 bytes and not all zero */
+    bool has_span;                      /* span_id was 8 bytes and not all zero */
+    const struct am_resource *resource; /* never NULL after decoding */
+    int severity_number;
+};
+
+/* One decoded ExportLogsServiceRequest, flattened. */
+struct am_log_batch {
+    struct am_log_record *records;
+    size_t record_count;
+    size_t resource_count;
+};
+
 /* Find an attribute by key (linear; attribute lists are short). NULL if absent. */
 const struct am_anyval *am_attrs_get(const struct am_attrs *attrs, struct am_str key);
 

@@ -1,10 +1,12 @@
 /*
- * expo.c - Prometheus text exposition 0.0.4 (SPEC.md 1, 2) over a merged
- * store visit, written straight into the caller's capped am_buf with no
- * per-series allocation. Numbers follow Go's FormatFloat(v, 'g', -1, 64):
+ * expo.c - Prometheus text exposition 0.0.4 and OpenMetrics 1.0.0 with
+ * exemplars (SPEC.md 1, 2) over a merged store visit, written straight into
+ * the caller's capped am_buf with no per-series allocation; and the Accept
+ * header negotiation between the two. Numbers follow Go's FormatFloat(v, 'g', -1, 64):
  * shortest round-trip digits, %e form when exp < -4 || exp >= 6.
  */
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,7 +227,9 @@ size_t am_expo_format_double(double v, char *dst)
 struct expo_state {
     struct am_buf *out;
     int rc;
-    int metric; /* family whose header was written last, -1 before any */
+    int om;           /* OpenMetrics 1.0.0 rather than text 0.0.4 */
+    char family[128]; /* OpenMetrics family name (counters without _total) */
+    int metric;       /* family whose header was written last, -1 before any */
     unsigned le_count;
     char le[AM_MAX_BUCKETS][32];
 };
@@ -271,9 +275,37 @@ static void put_double(struct expo_state *st, double v)
     put(st, num, n);
 }
 
+/* OpenMetrics: the family name drops a counter's _total (its samples put
+ * it back); HELP escapes \\, \n and \" (the ABNF's escaped-string). */
+static void put_om_header(struct expo_state *st, const struct am_family *f, const char *type)
+{
+    size_t n = strlen(f->name);
+    if (f->type == AM_TYPE_COUNTER && n > 6 && strcmp(f->name + n - 6, "_total") == 0) {
+        n -= 6;
+    }
+    if (n >= sizeof(st->family)) {
+        n = sizeof(st->family) - 1; /* family names are static and short */
+    }
+    memcpy(st->family, f->name, n);
+    st->family[n] = '\0';
+    put_str(st, "# HELP ");
+    put_str(st, st->family);
+    put(st, " ", 1);
+    put_escaped(st, f->help, 1);
+    put_str(st, "\n# TYPE ");
+    put_str(st, st->family);
+    put(st, " ", 1);
+    put_str(st, type);
+    put(st, "\n", 1);
+}
+
 static void put_header(struct expo_state *st, const struct am_family *f)
 {
     static const char *const types[] = {"counter", "gauge", "histogram"};
+    if (st->om) {
+        put_om_header(st, f, types[f->type]);
+        return;
+    }
     put_str(st, "# HELP ");
     put_str(st, f->name);
     put(st, " ", 1);
@@ -335,6 +367,106 @@ static void put_histogram(struct expo_state *st, const struct am_family *f,
     put_sample(st, f, "_count", v->label_values, NULL, (double)v->count);
 }
 
+/* Seconds with millisecond precision, fixed notation: 1700000001.250. */
+static void put_seconds(struct expo_state *st, uint64_t ns)
+{
+    if (st->rc == AM_OK) {
+        st->rc = am_buf_printf(st->out, "%llu.%03u", (unsigned long long)(ns / 1000000000u),
+                               (unsigned)(ns / 1000000u % 1000u));
+    }
+}
+
+/* ` # {trace_id="<32 hex>",span_id="<16 hex>"} <value> <timestamp>` */
+static void put_exemplar(struct expo_state *st, const struct am_exemplar *e)
+{
+    static const char hex[] = "0123456789abcdef";
+    char ids[sizeof(" # {trace_id=\"") + 32 + sizeof("\",span_id=\"") + 16 + sizeof("\"} ")];
+    size_t n = 0;
+    memcpy(ids, " # {trace_id=\"", 14);
+    n = 14;
+    for (unsigned i = 0; i < 16; i++) {
+        ids[n++] = hex[e->trace_id[i] >> 4];
+        ids[n++] = hex[e->trace_id[i] & 15];
+    }
+    memcpy(ids + n, "\",span_id=\"", 11);
+    n += 11;
+    for (unsigned i = 0; i < 8; i++) {
+        ids[n++] = hex[e->span_id[i] >> 4];
+        ids[n++] = hex[e->span_id[i] & 15];
+    }
+    memcpy(ids + n, "\"} ", 3);
+    n += 3;
+    put(st, ids, n);
+    put_double(st, e->value);
+    put(st, " ", 1);
+    put_seconds(st, e->wall_ns);
+}
+
+/* One OpenMetrics sample line; ex may be NULL or an empty slot. */
+static void put_om_sample(struct expo_state *st, const struct am_family *f, const char *suffix,
+                          const char *const *vals, const char *le, double v,
+                          const struct am_exemplar *ex)
+{
+    put_str(st, st->family);
+    put_str(st, suffix);
+    put_labels(st, f, vals, le);
+    put(st, " ", 1);
+    put_double(st, v);
+    if (ex != NULL && ex->wall_ns != 0) {
+        put_exemplar(st, ex);
+    }
+    put(st, "\n", 1);
+}
+
+static void put_created(struct expo_state *st, const struct am_family *f,
+                        const struct am_series_view *v)
+{
+    if (v->created_ns == 0) {
+        return;
+    }
+    put_str(st, st->family);
+    put_str(st, "_created");
+    put_labels(st, f, v->label_values, NULL);
+    put(st, " ", 1);
+    put_seconds(st, v->created_ns);
+    put(st, "\n", 1);
+}
+
+static void put_om_series(struct expo_state *st, const struct am_family *f,
+                          const struct am_series_view *v)
+{
+    const struct am_exemplar *ex = v->exemplars;
+    if (f->type == AM_TYPE_GAUGE) {
+        put_om_sample(st, f, "", v->label_values, NULL, v->value, NULL);
+        return;
+    }
+    if (f->type == AM_TYPE_COUNTER) {
+        put_om_sample(st, f, "_total", v->label_values, NULL, v->value, ex);
+        put_created(st, f, v);
+        return;
+    }
+    uint64_t cum = 0;
+    for (unsigned b = 0; b <= v->bound_count; b++) {
+        cum += v->bucket_counts[b];
+        const char *le = b < v->bound_count ? st->le[b] : "+Inf";
+        put_om_sample(st, f, "_bucket", v->label_values, le, (double)cum,
+                      ex != NULL ? &ex[b] : NULL);
+    }
+    put_om_sample(st, f, "_count", v->label_values, NULL, (double)v->count, NULL);
+    put_om_sample(st, f, "_sum", v->label_values, NULL, v->sum, NULL);
+    put_created(st, f, v);
+}
+
+/* OpenMetrics canonical number for le: Go's 'g' text, plus ".0" when it
+ * reads as an integer ("1" -> "1.0"; "1e+06" and "0.5" stay). */
+static void le_canonical(double bound, char *dst)
+{
+    size_t n = am_expo_format_double(bound, dst);
+    if (strpbrk(dst, ".eEIN") == NULL && n + 2 < 32) {
+        memcpy(dst + n, ".0", 3);
+    }
+}
+
 static void on_series(void *ud, const struct am_series_view *v)
 {
     struct expo_state *st = ud;
@@ -347,10 +479,16 @@ static void on_series(void *ud, const struct am_series_view *v)
         put_header(st, f);
         st->le_count = f->type == AM_TYPE_HISTOGRAM ? v->bound_count : 0;
         for (unsigned b = 0; b < st->le_count; b++) {
-            am_expo_format_double(v->bounds[b], st->le[b]);
+            if (st->om) {
+                le_canonical(v->bounds[b], st->le[b]);
+            } else {
+                am_expo_format_double(v->bounds[b], st->le[b]);
+            }
         }
     }
-    if (f->type == AM_TYPE_HISTOGRAM) {
+    if (st->om) {
+        put_om_series(st, f, v);
+    } else if (f->type == AM_TYPE_HISTOGRAM) {
         put_histogram(st, f, v);
     } else {
         put_sample(st, f, "", v->label_values, NULL, v->value);
@@ -362,4 +500,107 @@ int am_expo_text(struct am_series_store *s, struct am_buf *out)
     struct expo_state st = {.out = out, .rc = AM_OK, .metric = -1};
     am_series_visit(s, on_series, &st);
     return st.rc;
+}
+
+int am_expo_openmetrics(struct am_series_store *s, struct am_buf *out)
+{
+    struct expo_state st = {.out = out, .rc = AM_OK, .metric = -1, .om = 1};
+    am_series_visit(s, on_series, &st);
+    put_str(&st, "# EOF\n");
+    return st.rc;
+}
+
+/* ---- Accept negotiation ---- */
+
+static struct am_str trim(struct am_str s)
+{
+    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
+/* Split s at the first c: *head before it, s after it (empty when absent). */
+static struct am_str cut(struct am_str *s, char c)
+{
+    const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
+    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
+    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
+    s->len = p != NULL ? s->len - head.len - 1 : 0;
+    return head;
+}
+
+static bool ieq(struct am_str a, const char *b)
+{
+    size_t n = strlen(b);
+    if (a.len != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = a.ptr[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c + 32);
+        }
+        if (c != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 9110 qvalue: "0"["." 0-3 digits] or "1"["." 0-3 zeros], in
+ * thousandths; -1 when malformed. */
+static int qvalue(struct am_str v)
+{
+    if (v.len == 0 || v.len > 5 || (v.ptr[0] != '0' && v.ptr[0] != '1') ||
+        (v.len > 1 && v.ptr[1] != '.') || v.len == 2) {
+        return v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1') ? (v.ptr[0] - '0') * 1000 : -1;
+    }
+    int q = (v.ptr[0] - '0') * 1000;
+    int scale = 100;
+    for (size_t i = 2; i < v.len; i++, scale /= 10) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9') {
+            return -1;
+        }
+        q += (v.ptr[i] - '0') * scale;
+    }
+    return q > 1000 ? -1 : q;
+}
+
+/* The q of one media range (1000 when absent, -1 when malformed). */
+static int range_q(struct am_str params)
+{
+    int q = 1000;
+    while (params.len > 0) {
+        struct am_str p = trim(cut(&params, ';'));
+        struct am_str name = trim(cut(&p, '='));
+        if (ieq(name, "q")) {
+            q = qvalue(trim(p));
+        }
+    }
+    return q;
+}
+
+int am_expo_negotiate(struct am_str accept)
+{
+    int q_om = 0;
+    int q_text = 0;
+    while (accept.len > 0) {
+        struct am_str range = cut(&accept, ',');
+        struct am_str type = trim(cut(&range, ';'));
+        int q = range_q(range);
+        if (q < 0) {
+            continue;
+        }
+        if (ieq(type, "application/openmetrics-text")) {
+            q_om = q > q_om ? q : q_om;
+        } else if (ieq(type, "text/plain") || ieq(type, "text/*") || ieq(type, "*/*")) {
+            q_text = q > q_text ? q : q_text;
+        }
+    }
+    return q_om > 0 && q_om > q_text ? AM_EXPO_OPENMETRICS : AM_EXPO_TEXT;
 }

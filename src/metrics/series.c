@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "am/alloc.h"
+#include "am/clock.h"
 #include "am/err.h"
 #include "am/series.h"
 #include "am/str.h"
@@ -269,7 +270,7 @@ static struct series_entry *entry_new(struct am_series_store *s, struct series_r
     }
     e->hash = hash;
     e->value = 0;
-    e->metric = m;
+    e->metric = (uint16_t)m;
     e->overflow = 0;
     e->has_set = 0;
     return e;
@@ -298,7 +299,8 @@ static int cap_take(struct am_series_store *s, uint32_t m)
  * allocation failure.
  */
 static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash, uint32_t m,
-                                       const struct am_str *v, int as_overflow, int *capped)
+                                       const struct am_str *v, int as_overflow, int *capped,
+                                       uint64_t now_ns)
 {
     unsigned lc = am_family_get(m)->label_count;
     struct series_rshard *rs = &s->reg[hash >> (64 - SERIES_REG_BITS)];
@@ -322,6 +324,7 @@ static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash,
         goto out;
     }
     e->overflow = (uint8_t)as_overflow;
+    e->created_s = (uint32_t)(now_ns / 1000000000u);
     e->next = rs->head[m];
     rs->head[m] = e;
     map_put(&rs->map, hash, e);
@@ -330,7 +333,7 @@ out:
     return e;
 }
 
-static struct series_entry *overflow_entry(struct am_series_store *s, uint32_t m)
+static struct series_entry *overflow_entry(struct am_series_store *s, uint32_t m, uint64_t now_ns)
 {
     struct series_entry *e = atomic_load(&s->overflow_entry[m]);
     if (e != NULL) {
@@ -344,7 +347,7 @@ static struct series_entry *overflow_entry(struct am_series_store *s, uint32_t m
         v[i].len = len < s->max_value_bytes ? len : s->max_value_bytes;
     }
     int capped = 0;
-    e = reg_intern(s, labels_hash(m, v, lc), m, v, 1, &capped);
+    e = reg_intern(s, labels_hash(m, v, lc), m, v, 1, &capped, now_ns);
     if (e != NULL) {
         atomic_store(&s->overflow_entry[m], e);
     }
@@ -402,9 +405,9 @@ static int cell_resolve(struct am_series_store *s, struct series_wshard *w, cons
         return AM_OK;
     }
     int capped = 0;
-    struct series_entry *e = reg_intern(s, hash, o->metric, v, 0, &capped);
+    struct series_entry *e = reg_intern(s, hash, o->metric, v, 0, &capped, w->now_ns);
     if (e == NULL && capped) {
-        e = overflow_entry(s, o->metric);
+        e = overflow_entry(s, o->metric, w->now_ns);
         w->overflow[o->metric] += e != NULL;
     }
     if (e == NULL) {
@@ -466,6 +469,31 @@ static void entry_update(struct am_series_store *s, const struct am_obs *o,
     pthread_mutex_unlock(&rs->mu);
 }
 
+/*
+ * The exemplar slot an observation replaces, allocating the cell's exemplar
+ * array on first use (so series fed without spans cost nothing). NULL when
+ * the observation carries none; *rc = AM_ENOMEM when the array cannot be had.
+ */
+static struct am_exemplar *exemplar_slot(struct am_series_store *s, struct series_wshard *w,
+                                         const struct am_obs *o, struct series_cell *c,
+                                         unsigned idx, int *rc)
+{
+    enum am_metric_type t = am_family_get(o->metric)->type;
+    if (!o->has_exemplar || o->kind == AM_OBS_SET || t == AM_TYPE_GAUGE) {
+        return NULL;
+    }
+    if (c->ex == NULL) {
+        size_t n = t == AM_TYPE_HISTOGRAM ? s->nbounds[o->metric] + 1u : 1u;
+        c->ex = pool_alloc(s, &w->pool, n * sizeof(*c->ex));
+        if (c->ex == NULL) {
+            *rc = AM_ENOMEM;
+            return NULL;
+        }
+        memset(c->ex, 0, n * sizeof(*c->ex));
+    }
+    return &c->ex[idx];
+}
+
 static int apply_one(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o)
 {
     if (!obs_valid(o)) {
@@ -477,8 +505,22 @@ static int apply_one(struct am_series_store *s, struct series_wshard *w, const s
         return rc;
     }
     enum am_metric_type t = am_family_get(o->metric)->type;
+    unsigned idx = 0;
     if (t == AM_TYPE_HISTOGRAM) {
-        c->counts[bucket_index(s->bounds[o->metric], s->nbounds[o->metric], o->value)]++;
+        idx = bucket_index(s->bounds[o->metric], s->nbounds[o->metric], o->value);
+    }
+    struct am_exemplar *ex = exemplar_slot(s, w, o, c, idx, &rc);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    if (ex != NULL) {
+        ex->value = o->value;
+        ex->wall_ns = w->now_ns;
+        memcpy(ex->trace_id, o->trace_id, sizeof(ex->trace_id));
+        memcpy(ex->span_id, o->span_id, sizeof(ex->span_id));
+    }
+    if (t == AM_TYPE_HISTOGRAM) {
+        c->counts[idx]++;
         c->value += o->value;
     } else if (t == AM_TYPE_COUNTER && o->kind == AM_OBS_INC) {
         c->value += o->value;
@@ -499,7 +541,9 @@ int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_o
     }
     struct series_wshard *w = &s->shards[shard];
     int first = AM_OK;
+    uint64_t now = am_clock_wall(s->clock);
     pthread_mutex_lock(&w->mu);
+    w->now_ns = now;
     for (size_t i = 0; i < n; i++) {
         int rc = apply_one(s, w, &obs[i]);
         if (rc != AM_OK && first == AM_OK) {
@@ -552,6 +596,7 @@ struct am_series_store *am_series_create(const struct am_series_opts *opts)
         return NULL;
     }
     s->nshards = opts->shards;
+    s->clock = opts->clock != NULL ? opts->clock : am_clock_system();
     s->max_series = opts->max_series_per_metric;
     s->max_value_bytes =
         opts->max_label_value_bytes ? opts->max_label_value_bytes : DEFAULT_VALUE_BYTES;

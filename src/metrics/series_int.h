@@ -42,17 +42,19 @@ struct series_entry {
     uint64_t hash;
     struct series_entry *next; /* same family, same registry shard */
     double value;              /* gauges: the value; counters: the last SET */
-    uint32_t metric;
+    uint16_t metric;
     uint8_t overflow; /* the family's "__overflow__" series */
     uint8_t has_set;
+    uint32_t created_s;   /* wall clock at interning, seconds (fits the padding) */
     const char *values[]; /* family label_count, NUL-terminated, no NUL inside */
 };
 
 /* A worker shard's value cell for one series. */
 struct series_cell {
     const struct series_entry *entry;
-    double value;      /* counters: sum of increments; histograms: sum */
-    uint64_t counts[]; /* histograms: per bound, then +Inf (non-cumulative) */
+    double value;           /* counters: sum of increments; histograms: sum */
+    struct am_exemplar *ex; /* NULL until the first exemplar; then 1 (counters) or nb + 1 */
+    uint64_t counts[];      /* histograms: per bound, then +Inf (non-cumulative) */
 };
 
 struct series_slot {
@@ -81,8 +83,9 @@ struct series_wshard {
     struct series_pool pool;
     uint64_t overflow[AM_M_COUNT];
     uint64_t truncated[SERIES_TRUNC_COUNT];
-    char *scratch; /* AM_MAX_LABELS * max_value_bytes, for repaired values */
-    char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
+    char *scratch;   /* AM_MAX_LABELS * max_value_bytes, for repaired values */
+    uint64_t now_ns; /* wall clock of the am_series_apply in progress */
+    char pad_[64];   /* keep neighbouring shards' hot fields off this cache line */
 };
 
 struct am_series_store {
@@ -94,6 +97,7 @@ struct am_series_store {
     atomic_size_t fam_count[AM_M_COUNT]; /* regular label sets per family */
     _Atomic(struct series_entry *) overflow_entry[AM_M_COUNT];
     atomic_size_t bytes;
+    const struct am_clock *clock;
     struct series_rshard reg[SERIES_REG_SHARDS];
     struct series_wshard *shards;
 };

@@ -62,7 +62,19 @@ static struct visit_item *collect(struct am_series_store *s, enum am_metric m, s
 struct visit_acc {
     double value[VISIT_BLOCK];
     uint64_t counts[VISIT_BLOCK][AM_MAX_BUCKETS + 1];
+    uint8_t has_ex[VISIT_BLOCK];
+    struct am_exemplar ex[VISIT_BLOCK][AM_MAX_BUCKETS + 1];
 };
+
+/* Keep, slot by slot, the later of two shards' exemplars (n slots). */
+static void merge_exemplars(struct am_exemplar *into, const struct am_exemplar *from, unsigned n)
+{
+    for (unsigned b = 0; b < n; b++) {
+        if (from[b].wall_ns > into[b].wall_ns) {
+            into[b] = from[b];
+        }
+    }
+}
 
 /* Sum the shard cells of items[0..k) into acc, one lock per shard. */
 static void merge_block(struct am_series_store *s, const struct visit_item *items, size_t k,
@@ -70,8 +82,10 @@ static void merge_block(struct am_series_store *s, const struct visit_item *item
 {
     for (size_t j = 0; j < k; j++) {
         acc->value[j] = items[j].base;
+        acc->has_ex[j] = 0;
         memset(acc->counts[j], 0, (nb + 1) * sizeof(uint64_t));
     }
+    unsigned nex = nb + 1; /* nb is 0 for counters */
     enum am_metric_type t = am_family_get(items[0].e->metric)->type;
     if (t == AM_TYPE_GAUGE) {
         return;
@@ -85,6 +99,13 @@ static void merge_block(struct am_series_store *s, const struct visit_item *item
                 continue;
             }
             acc->value[j] += c->value;
+            if (c->ex != NULL) {
+                if (!acc->has_ex[j]) {
+                    memset(acc->ex[j], 0, nex * sizeof(struct am_exemplar));
+                    acc->has_ex[j] = 1;
+                }
+                merge_exemplars(acc->ex[j], c->ex, nex);
+            }
             for (unsigned b = 0; t == AM_TYPE_HISTOGRAM && b <= nb; b++) {
                 acc->counts[j][b] += c->counts[b];
             }
@@ -98,7 +119,10 @@ static void emit_block(struct am_series_store *s, const struct visit_item *items
 {
     enum am_metric m = items[0].e->metric;
     for (size_t j = 0; j < k; j++) {
-        struct am_series_view v = {.metric = m, .label_values = items[j].e->values};
+        struct am_series_view v = {.metric = m,
+                                   .label_values = items[j].e->values,
+                                   .created_ns = items[j].e->created_s * 1000000000ull,
+                                   .exemplars = acc->has_ex[j] ? acc->ex[j] : NULL};
         if (am_family_get(m)->type == AM_TYPE_HISTOGRAM) {
             v.bounds = am_series_bounds(s, m, &v.bound_count);
             v.bucket_counts = acc->counts[j];

@@ -137,6 +137,13 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
 /* Decode one KeyValue message from [p, end) into kv. */
 int am_otlp_pb_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_kv *kv);
 
+/* Decode one LogRecord message from [p, end) into r (zeroed by the caller). */
+int am_otlp_pb_log_record(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
+                          struct am_log_record *r);
+/* Fill r->event_name from the `event.name` string attribute when the
+ * record's own event_name is empty (older SDKs). */
+void am_otlp_log_finish(struct am_log_record *r);
+
 /* The `service.name` string attribute, or an empty view. */
 struct am_str am_otlp_service_name(const struct am_attrs *attrs);
 

@@ -6,7 +6,10 @@
  * capped. The OTLP/JSON mapping: lowerCamelCase (or proto snake_case) keys,
  * hex trace/span ids, 64-bit integers as strings or numbers, enums as
  * integers (or their names), unknown keys skipped structurally, null = default.
- * Raw UTF-8 in strings is passed through without validation.
+ * Raw UTF-8 in strings is passed through without validation. Also the
+ * ExportLogsServiceRequest decoder. Over 1,000 lines because the parser
+ * primitives are static and shared by both request types; split the
+ * parser out (json_int.h) before this grows further.
  */
 #include <string.h>
 
@@ -22,6 +25,9 @@ struct jp {
     struct am_span *spans;
     size_t span_count;
     size_t span_cap;
+    struct am_log_record *logs;
+    size_t log_count;
+    size_t log_cap;
     size_t resource_count;
 };
 
@@ -909,17 +915,23 @@ static int rs_member(struct jp *j, struct am_str key, void *ctx)
     return skip_value(j);
 }
 
-static int rs_elem(struct jp *j, void *ctx)
+/* A ResourceSpans or ResourceLogs object: the resource, then rs_member. */
+static int resource_elem(struct jp *j, int (*member)(struct jp *, struct am_str, void *))
 {
-    (void)ctx;
     struct am_resource *res = am_arena_calloc(j->arena, 1, sizeof(*res));
     if (res == NULL) {
         return joom(j);
     }
-    int rc = jobject(j, rs_member, res);
+    int rc = jobject(j, member, res);
     res->service_name = am_otlp_service_name(&res->attrs);
     j->resource_count++;
     return rc;
+}
+
+static int rs_elem(struct jp *j, void *ctx)
+{
+    (void)ctx;
+    return resource_elem(j, rs_member);
 }
 
 static int request_member(struct jp *j, struct am_str key, void *ctx)
@@ -930,6 +942,148 @@ static int request_member(struct jp *j, struct am_str key, void *ctx)
     return skip_value(j);
 }
 
+/* LogRecord traceId / spanId: "" (absent) or 32 / 16 hex digits. */
+static int log_ids(struct jp *j, bool trace, struct am_log_record *r)
+{
+    size_t got = 0;
+    size_t n = trace ? 16 : 8;
+    uint8_t *dst = trace ? r->trace_id : r->span_id;
+    memset(dst, 0, n);
+    int rc = jhex(j, dst, n, &got,
+                  trace ? "log_record.traceId: want 32 hex digits or \"\""
+                        : "log_record.spanId: want 16 hex digits or \"\"");
+    bool nonzero = got == n && memcmp(dst, (const uint8_t[16]){0}, n) != 0;
+    *(trace ? &r->has_trace : &r->has_span) = nonzero;
+    return rc;
+}
+
+static int log_member(struct jp *j, struct am_str key, void *ctx)
+{
+    struct am_log_record *r = ctx;
+    struct am_anyval body;
+    int64_t sev = 0;
+    int rc;
+    if (key_is(key, "timeUnixNano", "time_unix_nano")) {
+        return ju64(j, &r->time_ns, "log_record.timeUnixNano: not a 64-bit unsigned integer");
+    }
+    if (key_is(key, "observedTimeUnixNano", "observed_time_unix_nano")) {
+        return ju64(j, &r->observed_time_ns,
+                    "log_record.observedTimeUnixNano: not a 64-bit unsigned integer");
+    }
+    if (key_is(key, "severityNumber", "severity_number")) {
+        static const char *const sevs[] = {
+            "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_TRACE",  "SEVERITY_NUMBER_TRACE2",
+            "SEVERITY_NUMBER_TRACE3",      "SEVERITY_NUMBER_TRACE4", "SEVERITY_NUMBER_DEBUG",
+            "SEVERITY_NUMBER_DEBUG2",      "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+            "SEVERITY_NUMBER_INFO",        "SEVERITY_NUMBER_INFO2",  "SEVERITY_NUMBER_INFO3",
+            "SEVERITY_NUMBER_INFO4",       "SEVERITY_NUMBER_WARN",   "SEVERITY_NUMBER_WARN2",
+            "SEVERITY_NUMBER_WARN3",       "SEVERITY_NUMBER_WARN4",  "SEVERITY_NUMBER_ERROR",
+            "SEVERITY_NUMBER_ERROR2",      "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+            "SEVERITY_NUMBER_FATAL",       "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3",
+            "SEVERITY_NUMBER_FATAL4"};
+        rc = jenum(j, sevs, 25, &sev, "log_record.severityNumber: not an integer");
+        r->severity_number = (int)(int32_t)sev;
+        return rc;
+    }
+    if (key_is(key, "eventName", "event_name")) {
+        return jstring(j, &r->event_name);
+    }
+    if (key_is(key, "attributes", "attributes")) {
+        return jkvs(j, &r->attrs, 0);
+    }
+    if (key_is(key, "traceId", "trace_id") || key_is(key, "spanId", "span_id")) {
+        return log_ids(j, key.ptr[0] == 't', r);
+    }
+    if (key_is(key, "body", "body")) {
+        return jany(j, &body, 0); /* validated, not kept */
+    }
+    return skip_value(j);
+}
+
+static int log_elem(struct jp *j, void *ctx)
+{
+    size_t idx = j->log_count;
+    if (vec_push(j, (void **)&j->logs, &j->log_count, &j->log_cap, sizeof(struct am_log_record)) ==
+        NULL) {
+        return joom(j);
+    }
+    struct am_log_record *r = &j->logs[idx];
+    r->resource = ctx;
+    int rc = jobject(j, log_member, r);
+    am_otlp_log_finish(r);
+    return rc;
+}
+
+static int sl_member(struct jp *j, struct am_str key, void *ctx)
+{
+    if (key_is(key, "logRecords", "log_records")) {
+        return jarray(j, log_elem, ctx);
+    }
+    return skip_value(j); /* scope, schemaUrl */
+}
+
+static int sl_elem(struct jp *j, void *ctx)
+{
+    return jobject(j, sl_member, ctx);
+}
+
+static int rl_member(struct jp *j, struct am_str key, void *ctx)
+{
+    if (key_is(key, "resource", "resource")) {
+        return jobject(j, resource_member, ctx);
+    }
+    if (key_is(key, "scopeLogs", "scope_logs")) {
+        return jarray(j, sl_elem, ctx);
+    }
+    return skip_value(j);
+}
+
+static int rl_elem(struct jp *j, void *ctx)
+{
+    (void)ctx;
+    return resource_elem(j, rl_member);
+}
+
+static int logs_request_member(struct jp *j, struct am_str key, void *ctx)
+{
+    if (key_is(key, "resourceLogs", "resource_logs")) {
+        return jarray(j, rl_elem, ctx);
+    }
+    return skip_value(j);
+}
+
+/* Parse the whole body as one request object with member parser fn. */
+static int decode_request(struct jp *j, int (*fn)(struct jp *, struct am_str, void *),
+                          const char **why)
+{
+    int rc = jobject(j, fn, NULL);
+    if (rc == AM_OK && peek(j) != -1) {
+        rc = jfail(j, "json: trailing data after the request object");
+    }
+    if (rc != AM_OK) {
+        *why = j->why;
+        return j->why == OOM ? AM_ETOOBIG : AM_EINVAL;
+    }
+    return AM_OK;
+}
+
+int am_otlp_json_decode_logs(const uint8_t *body, size_t len, struct am_arena *arena,
+                             struct am_log_batch *out, const char **why)
+{
+    static const uint8_t empty[1];
+    struct jp j = {.p = body ? body : empty, .arena = arena};
+    j.end = j.p + len;
+    memset(out, 0, sizeof(*out));
+    int rc = decode_request(&j, logs_request_member, why);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    out->records = j.logs;
+    out->record_count = j.log_count;
+    out->resource_count = j.resource_count;
+    return AM_OK;
+}
+
 int am_otlp_json_decode_traces(const uint8_t *body, size_t len, struct am_arena *arena,
                                struct am_trace_batch *out, const char **why)
 {
@@ -937,13 +1091,9 @@ int am_otlp_json_decode_traces(const uint8_t *body, size_t len, struct am_arena 
     struct jp j = {.p = body ? body : empty, .arena = arena};
     j.end = j.p + len;
     memset(out, 0, sizeof(*out));
-    int rc = jobject(&j, request_member, NULL);
-    if (rc == AM_OK && peek(&j) != -1) {
-        rc = jfail(&j, "json: trailing data after the request object");
-    }
+    int rc = decode_request(&j, request_member, why);
     if (rc != AM_OK) {
-        *why = j.why;
-        return j.why == OOM ? AM_ETOOBIG : AM_EINVAL;
+        return rc;
     }
     out->spans = j.spans;
     out->span_count = j.span_count;
@@ -990,7 +1140,9 @@ static int json_quote(struct am_buf *b, const char *s)
     return rc == AM_OK ? am_buf_append_byte(b, '"') : rc;
 }
 
-int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message)
+/* {"partialSuccess":{"<count_key>":"n","errorMessage":"..."}} or {}. */
+static int encode_response(struct am_buf *out, const char *count_key, int64_t rejected,
+                           const char *message)
 {
     size_t start = out->len;
     int rc;
@@ -1000,7 +1152,7 @@ int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, con
         rc = am_buf_append_str(out, "{\"partialSuccess\":{");
         if (rc == AM_OK && rejected != 0) {
             /* int64 is a JSON string in the proto3 mapping */
-            rc = am_buf_printf(out, "\"rejectedSpans\":\"%lld\"", (long long)rejected);
+            rc = am_buf_printf(out, "\"%s\":\"%lld\"", count_key, (long long)rejected);
         }
         if (rc == AM_OK && message != NULL && message[0] != '\0') {
             rc = am_buf_append_str(out, rejected != 0 ? ",\"errorMessage\":" : "\"errorMessage\":");
@@ -1013,6 +1165,16 @@ int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, con
         return AM_ETOOBIG;
     }
     return AM_OK;
+}
+
+int am_otlp_json_encode_trace_response(struct am_buf *out, int64_t rejected, const char *message)
+{
+    return encode_response(out, "rejectedSpans", rejected, message);
+}
+
+int am_otlp_json_encode_logs_response(struct am_buf *out, int64_t rejected, const char *message)
+{
+    return encode_response(out, "rejectedLogRecords", rejected, message);
 }
 
 int am_otlp_json_encode_status(struct am_buf *out, int32_t code, const char *message)

@@ -1,8 +1,9 @@
 /*
- * otlp_pb.c - ExportTraceServiceRequest decoding with nanopb field callbacks
- * (request -> ResourceSpans -> Resource/ScopeSpans -> InstrumentationScope),
- * handing each Span and resource KeyValue to the hand-written decoder in
- * pb_span.c; plus the response and google.rpc.Status encoders. Spans are
+ * otlp_pb.c - ExportTraceServiceRequest / ExportLogsServiceRequest decoding
+ * with nanopb field callbacks (request -> ResourceSpans|ResourceLogs ->
+ * Resource/ScopeSpans|ScopeLogs), handing each Span, LogRecord and resource
+ * KeyValue to the hand-written decoder in pb_span.c; plus the response and
+ * google.rpc.Status encoders. Spans are
  * pre-counted so the batch array is allocated once; every string is a view
  * into `body` (callback streams are buffer streams, so stream->state is the
  * read position). See docs/design/otlp.md.
@@ -12,6 +13,7 @@
 #include "pb_int.h"
 
 #include "google/rpc/status.pb.h"
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 
 #include "am/otlp.h"
@@ -25,6 +27,9 @@ struct pbctx {
     struct am_span *spans;
     size_t span_count;
     size_t span_cap;
+    struct am_log_record *logs;
+    size_t log_count;
+    size_t log_cap;
     size_t resource_count;
     struct am_resource *res;
     size_t res_cap; /* capacity of res->attrs.items */
@@ -134,18 +139,34 @@ static bool cb_scope_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
     return true;
 }
 
-static bool cb_resource_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
+/* A new resource for the ResourceSpans/ResourceLogs being decoded; its
+ * attributes arrive through cb_res_attr. */
+static bool resource_begin(struct pbctx *c, pb_istream_t *s, const char *why)
 {
-    (void)field;
-    struct pbctx *c = *arg;
     if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
-        return cb_fail(c, AM_EINVAL, "request.resource_spans: wrong wire type");
+        return cb_fail(c, AM_EINVAL, why);
     }
     c->res = am_arena_calloc(c->d.arena, 1, sizeof(*c->res));
     if (c->res == NULL) {
         return cb_fail(c, AM_ETOOBIG, "arena: request budget exhausted");
     }
     c->res_cap = 0;
+    return true;
+}
+
+static void resource_end(struct pbctx *c)
+{
+    c->res->service_name = am_otlp_service_name(&c->res->attrs);
+    c->resource_count++;
+}
+
+static bool cb_resource_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
+{
+    (void)field;
+    struct pbctx *c = *arg;
+    if (!resource_begin(c, s, "request.resource_spans: wrong wire type")) {
+        return false;
+    }
     opentelemetry_proto_trace_v1_ResourceSpans rs =
         opentelemetry_proto_trace_v1_ResourceSpans_init_zero;
     rs.resource.attributes.funcs.decode = cb_res_attr;
@@ -155,14 +176,66 @@ static bool cb_resource_spans(pb_istream_t *s, const pb_field_t *field, void **a
     if (!pb_decode(s, opentelemetry_proto_trace_v1_ResourceSpans_fields, &rs)) {
         return false;
     }
-    c->res->service_name = am_otlp_service_name(&c->res->attrs);
-    c->resource_count++;
+    resource_end(c);
+    return true;
+}
+
+static bool cb_log_record(pb_istream_t *s, const pb_field_t *field, void **arg)
+{
+    (void)field;
+    struct pbctx *c = *arg;
+    const uint8_t *p;
+    const uint8_t *end;
+    if (!payload(c, s, &p, &end, "scope_logs.log_records: wrong wire type")) {
+        return false;
+    }
+    if (c->log_count >= c->log_cap) {
+        return cb_fail(c, AM_EINTERNAL, "log_records: pre-count mismatch");
+    }
+    struct am_log_record *r = &c->logs[c->log_count++];
+    memset(r, 0, sizeof(*r));
+    r->resource = c->res;
+    int rc = am_otlp_pb_log_record(&c->d, p, end, r);
+    return rc == AM_OK ? true : cb_fail(c, rc, c->d.why);
+}
+
+static bool cb_scope_logs(pb_istream_t *s, const pb_field_t *field, void **arg)
+{
+    (void)field;
+    struct pbctx *c = *arg;
+    if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
+        return cb_fail(c, AM_EINVAL, "resource_logs.scope_logs: wrong wire type");
+    }
+    opentelemetry_proto_logs_v1_ScopeLogs sl = opentelemetry_proto_logs_v1_ScopeLogs_init_zero;
+    sl.log_records.funcs.decode = cb_log_record;
+    sl.log_records.arg = c;
+    return pb_decode(s, opentelemetry_proto_logs_v1_ScopeLogs_fields, &sl);
+}
+
+static bool cb_resource_logs(pb_istream_t *s, const pb_field_t *field, void **arg)
+{
+    (void)field;
+    struct pbctx *c = *arg;
+    if (!resource_begin(c, s, "request.resource_logs: wrong wire type")) {
+        return false;
+    }
+    opentelemetry_proto_logs_v1_ResourceLogs rl =
+        opentelemetry_proto_logs_v1_ResourceLogs_init_zero;
+    rl.resource.attributes.funcs.decode = cb_res_attr;
+    rl.resource.attributes.arg = c;
+    rl.scope_logs.funcs.decode = cb_scope_logs;
+    rl.scope_logs.arg = c;
+    if (!pb_decode(s, opentelemetry_proto_logs_v1_ResourceLogs_fields, &rl)) {
+        return false;
+    }
+    resource_end(c);
     return true;
 }
 
 /* Walk request -> resource_spans(1) -> scope_spans(2) -> spans(2) and count
- * the spans, so the batch array is one exact allocation. */
-static int count_spans(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, int level,
+ * the spans, so the batch array is one exact allocation. Logs have the same
+ * shape: resource_logs(1) -> scope_logs(2) -> log_records(2). */
+static int count_items(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, int level,
                        size_t *n)
 {
     uint32_t f = 0;
@@ -184,7 +257,7 @@ static int count_spans(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *e
         size_t len = 0;
         (void)am_otlp_tag(&q, end, &f, &wt, &d->why);
         (void)am_otlp_len(&q, end, &sub, &len, &d->why);
-        if (count_spans(d, sub, sub + len, level + 1, n) != AM_OK) {
+        if (count_items(d, sub, sub + len, level + 1, n) != AM_OK) {
             return AM_EINVAL;
         }
     }
@@ -215,6 +288,37 @@ static const char *pb_why(const char *msg)
     return "request: malformed protobuf";
 }
 
+/* Pre-count the leaf messages and allocate their array (size bytes each). */
+static int prepare(struct pbctx *c, size_t size, void **items, size_t *cap, const char **why)
+{
+    size_t n = 0;
+    if (count_items(&c->d, c->body, c->body_end, 0, &n) != AM_OK) {
+        *why = c->d.why;
+        return AM_EINVAL;
+    }
+    if (n > 0) {
+        *items = n > SIZE_MAX / size ? NULL : am_arena_alloc(c->d.arena, n * size);
+        if (*items == NULL) {
+            *why = "arena: request budget exhausted";
+            return AM_ETOOBIG;
+        }
+    }
+    *cap = n;
+    return AM_OK;
+}
+
+/* Decode the top-level request message; maps callback and nanopb errors. */
+static int decode_request(struct pbctx *c, size_t len, const pb_msgdesc_t *fields, void *req,
+                          const char **why)
+{
+    pb_istream_t is = pb_istream_from_buffer(c->body, len);
+    if (!pb_decode(&is, fields, req)) {
+        *why = c->rc != AM_OK ? c->d.why : pb_why(PB_GET_ERROR(&is));
+        return c->rc != AM_OK ? c->rc : AM_EINVAL;
+    }
+    return AM_OK;
+}
+
 int am_otlp_pb_decode_traces(const uint8_t *body, size_t len, struct am_arena *arena,
                              struct am_trace_batch *out, const char **why)
 {
@@ -222,32 +326,48 @@ int am_otlp_pb_decode_traces(const uint8_t *body, size_t len, struct am_arena *a
     struct pbctx c = {.d = {arena, NULL}, .body = body ? body : empty};
     c.body_end = c.body + len;
     memset(out, 0, sizeof(*out));
-    size_t n = 0;
-    if (count_spans(&c.d, c.body, c.body_end, 0, &n) != AM_OK) {
-        *why = c.d.why;
-        return AM_EINVAL;
+    int rc = prepare(&c, sizeof(*c.spans), (void **)&c.spans, &c.span_cap, why);
+    if (rc != AM_OK) {
+        return rc;
     }
-    if (n > 0) {
-        c.spans =
-            n > SIZE_MAX / sizeof(*c.spans) ? NULL : am_arena_alloc(arena, n * sizeof(*c.spans));
-        if (c.spans == NULL) {
-            *why = "arena: request budget exhausted";
-            return AM_ETOOBIG;
-        }
-    }
-    c.span_cap = n;
     opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest req =
         opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_init_zero;
     req.resource_spans.funcs.decode = cb_resource_spans;
     req.resource_spans.arg = &c;
-    pb_istream_t is = pb_istream_from_buffer(c.body, len);
-    if (!pb_decode(&is, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
-                   &req)) {
-        *why = c.rc != AM_OK ? c.d.why : pb_why(PB_GET_ERROR(&is));
-        return c.rc != AM_OK ? c.rc : AM_EINVAL;
+    rc = decode_request(&c, len,
+                        opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
+                        &req, why);
+    if (rc != AM_OK) {
+        return rc;
     }
     out->spans = c.spans;
     out->span_count = c.span_count;
+    out->resource_count = c.resource_count;
+    return AM_OK;
+}
+
+int am_otlp_pb_decode_logs(const uint8_t *body, size_t len, struct am_arena *arena,
+                           struct am_log_batch *out, const char **why)
+{
+    static const uint8_t empty[1];
+    struct pbctx c = {.d = {arena, NULL}, .body = body ? body : empty};
+    c.body_end = c.body + len;
+    memset(out, 0, sizeof(*out));
+    int rc = prepare(&c, sizeof(*c.logs), (void **)&c.logs, &c.log_cap, why);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    opentelemetry_proto_collector_logs_v1_ExportLogsServiceRequest req =
+        opentelemetry_proto_collector_logs_v1_ExportLogsServiceRequest_init_zero;
+    req.resource_logs.funcs.decode = cb_resource_logs;
+    req.resource_logs.arg = &c;
+    rc = decode_request(
+        &c, len, opentelemetry_proto_collector_logs_v1_ExportLogsServiceRequest_fields, &req, why);
+    if (rc != AM_OK) {
+        return rc;
+    }
+    out->records = c.logs;
+    out->record_count = c.log_count;
     out->resource_count = c.resource_count;
     return AM_OK;
 }
@@ -301,4 +421,20 @@ int am_otlp_pb_encode_status(struct am_buf *out, int32_t code, const char *messa
         st.message.arg = (void *)message;
     }
     return encode_into(out, google_rpc_Status_fields, &st);
+}
+
+int am_otlp_pb_encode_logs_response(struct am_buf *out, int64_t rejected, const char *message)
+{
+    opentelemetry_proto_collector_logs_v1_ExportLogsServiceResponse r =
+        opentelemetry_proto_collector_logs_v1_ExportLogsServiceResponse_init_zero;
+    if (rejected > 0 || message != NULL) {
+        r.has_partial_success = true;
+        r.partial_success.rejected_log_records = rejected;
+        if (message != NULL && message[0] != '\0') {
+            r.partial_success.error_message.funcs.encode = enc_cstr;
+            r.partial_success.error_message.arg = (void *)message;
+        }
+    }
+    return encode_into(out, opentelemetry_proto_collector_logs_v1_ExportLogsServiceResponse_fields,
+                       &r);
 }

@@ -1,6 +1,7 @@
 /*
  * pb_span.c - hand-written protobuf decoder for the hot messages of an
- * ExportTraceServiceRequest: Span, Span.Event, Status, KeyValue, AnyValue.
+ * ExportTraceServiceRequest: Span, Span.Event, Status, KeyValue, AnyValue,
+ * and the LogRecord of an ExportLogsServiceRequest.
  * nanopb's per-message callback machinery costs several times the ingest
  * budget on attribute-heavy spans (numbers in docs/design/otlp.md), so these
  * are decoded here with the same rules nanopb applies: last scalar wins,
@@ -518,4 +519,128 @@ struct am_str am_otlp_service_name(const struct am_attrs *attrs)
         return AM_STR_NULL;
     }
     return v->u.s;
+}
+
+/* Expected wire type of each LogRecord field 1..12 (0: reserved/none). */
+static const uint8_t log_wt[13] = {
+    0xff,      WT_I64, WT_VARINT, WT_LEN, 0xff,   WT_LEN, WT_LEN,
+    WT_VARINT, WT_I32, WT_LEN,    WT_LEN, WT_I64, WT_LEN,
+};
+static const char *const log_wt_why[13] = {
+    NULL,
+    "log_record.time_unix_nano: wrong wire type",
+    "log_record.severity_number: wrong wire type",
+    "log_record.severity_text: wrong wire type",
+    NULL,
+    "log_record.body: wrong wire type",
+    "log_record.attributes: wrong wire type",
+    "log_record.dropped_attributes_count: wrong wire type",
+    "log_record.flags: wrong wire type",
+    "log_record.trace_id: wrong wire type",
+    "log_record.span_id: wrong wire type",
+    "log_record.observed_time_unix_nano: wrong wire type",
+    "log_record.event_name: wrong wire type",
+};
+
+/* trace_id (9) and span_id (10): empty, or exactly 16 / 8 bytes. */
+static int log_id_field(struct am_otlp_dec *d, uint32_t f, const uint8_t *q, size_t len,
+                        struct am_log_record *r)
+{
+    size_t want = f == 9 ? 16 : 8;
+    if (len != 0 && len != want) {
+        return am_otlp_fail(d, AM_EINVAL,
+                            f == 9 ? "log_record.trace_id: want 0 or 16 bytes"
+                                   : "log_record.span_id: want 0 or 8 bytes");
+    }
+    uint8_t *dst = f == 9 ? r->trace_id : r->span_id;
+    memset(dst, 0, want);
+    if (len == want) {
+        memcpy(dst, q, want);
+    }
+    *(f == 9 ? &r->has_trace : &r->has_span) = len == want && !all_zero(q, want);
+    return AM_OK;
+}
+
+/* One LogRecord field whose tag has been read and whose wire type matches. */
+static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, uint32_t f,
+                     struct am_log_record *r, struct am_kv *kvs)
+{
+    const uint8_t *q = NULL;
+    size_t len = 0;
+    uint64_t x = 0;
+    switch (f) {
+    case 1:
+    case 11:
+        if (end - *pp < 8) {
+            return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
+        }
+        *(f == 1 ? &r->time_ns : &r->observed_time_ns) = am_otlp_le64(*pp);
+        *pp += 8;
+        return AM_OK;
+    case 2:
+        if (am_otlp_varint(pp, end, &x, &d->why) != AM_OK) {
+            return AM_EINVAL;
+        }
+        r->severity_number = (int)(int32_t)x;
+        return AM_OK;
+    case 6:
+        return kv_slot(d, pp, end, &r->attrs, kvs);
+    case 9:
+    case 10:
+    case 12:
+        if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+            return AM_EINVAL;
+        }
+        if (f == 12) {
+            r->event_name.ptr = (const char *)q;
+            r->event_name.len = len;
+            return AM_OK;
+        }
+        return log_id_field(d, f, q, len, r);
+    default: /* severity_text, body (not kept), dropped count, flags */
+        return am_otlp_skip(pp, end, log_wt[f], &d->why);
+    }
+}
+
+int am_otlp_pb_log_record(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
+                          struct am_log_record *r)
+{
+    size_t nkv = 0;
+    size_t unused = 0;
+    if (count2(d, p, end, 6, &nkv, 0, &unused) != AM_OK) {
+        return AM_EINVAL;
+    }
+    struct am_kv *kvs = alloc_n(d, nkv, sizeof(*kvs));
+    if (nkv > 0 && kvs == NULL) {
+        return oom(d);
+    }
+    uint32_t f = 0;
+    unsigned wt = 0;
+    while (p < end) {
+        (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
+        int rc;
+        if (f > 12 || f == 4) {
+            rc = am_otlp_skip(&p, end, wt, &d->why);
+        } else if (wt != log_wt[f]) {
+            return am_otlp_fail(d, AM_EINVAL, log_wt_why[f]);
+        } else {
+            rc = log_field(d, &p, end, f, r, kvs);
+        }
+        if (rc != AM_OK) {
+            return rc;
+        }
+    }
+    am_otlp_log_finish(r);
+    return AM_OK;
+}
+
+void am_otlp_log_finish(struct am_log_record *r)
+{
+    if (r->event_name.len > 0) {
+        return;
+    }
+    const struct am_anyval *v = am_attrs_get(&r->attrs, AM_STR("event.name"));
+    if (v != NULL && v->type == AM_VAL_STRING) {
+        r->event_name = v->u.s;
+    }
 }

@@ -5,12 +5,16 @@
  * each label a length byte and that many raw bytes. The checker accepts only
  * text format 0.0.4 as expo promises it: HELP then TYPE then samples,
  * escaped label values, cumulative buckets ending in +Inf, _count == +Inf.
+ * The same store is rendered as OpenMetrics and checked line by line too:
+ * HELP/TYPE per family, allowed suffixes per type, canonical le, exemplar
+ * syntax only on _total and _bucket, fixed-point timestamps, # EOF last.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "am/clock.h"
 #include "am/err.h"
 #include "am/expo.h"
 
@@ -66,6 +70,9 @@ static int one_op(struct am_series_store *s, unsigned shards, struct rd *r)
         r->p += len;
         r->n -= len;
     }
+    o.has_exemplar = (uint8_t)((k >> 6) & 1);
+    memset(o.trace_id, a, sizeof(o.trace_id));
+    memset(o.span_id, k, sizeof(o.span_id));
     int rc = am_series_apply(s, (k >> 2) % shards, &o, 1);
     CHECK(rc == AM_OK || rc == AM_EINVAL || rc == AM_ENOMEM);
     return 1;
@@ -269,23 +276,168 @@ static void check_text(const char *t, size_t n)
     CHECK(c.in_hist == 0);
 }
 
+/* `<digits>.<3 digits>` exactly (timestamps and _created values). */
+static const char *om_seconds(const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && *q >= '0' && *q <= '9') {
+        q++;
+    }
+    CHECK(q > p && q + 4 <= end && *q == '.');
+    for (int i = 1; i <= 3; i++) {
+        CHECK(q[i] >= '0' && q[i] <= '9');
+    }
+    return q + 4;
+}
+
+static const char *om_hex(const char *p, const char *end, const char *key, size_t digits)
+{
+    size_t n = strlen(key);
+    CHECK((size_t)(end - p) > n + digits + 1 && memcmp(p, key, n) == 0);
+    p += n;
+    for (size_t i = 0; i < digits; i++) {
+        CHECK((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'));
+    }
+    CHECK(p[digits] == '"');
+    return p + digits + 1;
+}
+
+/* ` # {trace_id="..",span_id=".."} <value> <ts>` up to end. */
+static void om_exemplar(const char *p, const char *end)
+{
+    CHECK(end - p > 4 && memcmp(p, " # {", 4) == 0);
+    p = om_hex(p + 4, end, "trace_id=\"", 32);
+    p = om_hex(p, end, ",span_id=\"", 16);
+    CHECK(end - p > 2 && p[0] == '}' && p[1] == ' ');
+    p += 2;
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    CHECK(sp != NULL);
+    (void)number(p, sp);
+    CHECK(om_seconds(sp + 1, end) == end);
+}
+
+struct omchk {
+    char fam[128];
+    size_t fam_len;
+    int type;
+};
+
+static void om_comment(struct omchk *c, const char *p, const char *end)
+{
+    static const char *const types[] = {"counter", "gauge", "histogram"};
+    int help = end - p > 7 && memcmp(p, "# HELP ", 7) == 0;
+    CHECK(help || (end - p > 7 && memcmp(p, "# TYPE ", 7) == 0));
+    p += 7;
+    size_t n = ident(p, end, 1);
+    CHECK(n > 0 && n < sizeof(c->fam) && p + n < end && p[n] == ' ');
+    if (help) {
+        memcpy(c->fam, p, n);
+        c->fam_len = n;
+        c->type = -1;
+        return;
+    }
+    CHECK(n == c->fam_len && memcmp(p, c->fam, n) == 0 && c->type == -1);
+    CHECK(!(n > 6 && memcmp(p + n - 6, "_total", 6) == 0));
+    for (int t = 0; t < 3; t++) {
+        size_t tl = strlen(types[t]);
+        if ((size_t)(end - (p + n + 1)) == tl && memcmp(p + n + 1, types[t], tl) == 0) {
+            c->type = t;
+        }
+    }
+    CHECK(c->type >= 0);
+}
+
+static void om_sample(const struct omchk *c, const char *p, const char *end)
+{
+    static const char *const allowed[3][4] = {
+        {"_total", "_created", NULL, NULL},
+        {"", NULL, NULL, NULL},
+        {"_bucket", "_count", "_sum", "_created"},
+    };
+    CHECK(c->type >= 0 && (size_t)(end - p) > c->fam_len && memcmp(p, c->fam, c->fam_len) == 0);
+    p += c->fam_len;
+    size_t n = ident(p, end, 1);
+    int ok = -1;
+    for (int i = 0; i < 4 && allowed[c->type][i] != NULL; i++) {
+        if (strlen(allowed[c->type][i]) == n && memcmp(p, allowed[c->type][i], n) == 0) {
+            ok = i;
+        }
+    }
+    CHECK(ok >= 0);
+    int created = n == 8 && memcmp(p, "_created", 8) == 0;
+    int may_ex =
+        (n == 6 && memcmp(p, "_total", 6) == 0) || (n == 7 && memcmp(p, "_bucket", 7) == 0);
+    const char *le = NULL;
+    size_t le_len = 0;
+    p = labels(p + n, end, &le, &le_len);
+    CHECK((le != NULL) == (c->type == 2 && n == 7));
+    if (le != NULL && !(le_len == 4 && memcmp(le, "+Inf", 4) == 0)) {
+        int dot = 0;
+        for (size_t i = 0; i < le_len; i++) {
+            dot |= le[i] == '.' || le[i] == 'e';
+        }
+        CHECK(dot); /* canonical: "1.0", never "1" */
+    }
+    CHECK(p < end && *p == ' ');
+    p++;
+    if (created) {
+        CHECK(om_seconds(p, end) == end);
+        return;
+    }
+    /* the value never contains a space: the first one starts the exemplar */
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    CHECK(sp == NULL || may_ex);
+    const char *vend = sp != NULL ? sp : end;
+    (void)number(p, vend);
+    if (vend != end) {
+        om_exemplar(vend, end);
+    }
+}
+
+static void check_om(const char *t, size_t n)
+{
+    CHECK(n >= 6 && memcmp(t + n - 6, "# EOF\n", 6) == 0);
+    struct omchk c;
+    memset(&c, 0, sizeof(c));
+    c.type = -1;
+    const char *p = t;
+    const char *end = t + n - 6;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        CHECK(nl != NULL);
+        if (*p == '#') {
+            om_comment(&c, p, nl);
+        } else {
+            om_sample(&c, p, nl);
+        }
+        p = nl + 1;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct rd r = {data, size};
     unsigned shards = 1 + byte(&r) % 3;
+    struct am_clock_manual clk;
+    am_clock_manual_init(&clk, 1, 1700000000000000000ull + byte(&r) * 1000000ull);
     struct am_series_opts opts = {.shards = shards,
                                   .max_series_per_metric = byte(&r) % 6,
-                                  .max_label_value_bytes = 1 + byte(&r) % 20};
+                                  .max_label_value_bytes = 1 + byte(&r) % 20,
+                                  .clock = &clk.clock};
     struct am_series_store *s = am_series_create(&opts);
     if (s == NULL) {
         return 0;
     }
     while (one_op(s, shards, &r)) {
+        am_clock_manual_advance(&clk, 1234567u);
     }
     struct am_buf out;
     am_buf_init(&out, 1u << 22);
     CHECK(am_expo_text(s, &out) == AM_OK);
     check_text(out.data, out.len);
+    out.len = 0;
+    CHECK(am_expo_openmetrics(s, &out) == AM_OK);
+    check_om(out.data, out.len);
     am_buf_fini(&out);
     am_series_destroy(s);
     return 0;

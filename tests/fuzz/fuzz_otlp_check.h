@@ -73,8 +73,8 @@ static void fz_any(const struct am_anyval *v, const uint8_t *in, size_t n, bool 
 }
 
 /* may_copy: escaped JSON strings live in the arena, not the input. */
-static void fz_check_batch(const struct am_trace_batch *b, const uint8_t *in, size_t n,
-                           bool may_copy, size_t max_spans)
+static inline void fz_check_batch(const struct am_trace_batch *b, const uint8_t *in, size_t n,
+                                  bool may_copy, size_t max_spans)
 {
     if (b->span_count > max_spans || b->resource_count > n) {
         abort();
@@ -94,6 +94,25 @@ static void fz_check_batch(const struct am_trace_batch *b, const uint8_t *in, si
             fz_str(s->events[e].name, in, n, may_copy);
             fz_attrs(s->events[e].attrs.items, s->events[e].attrs.count, in, n, may_copy, 0);
         }
+    }
+}
+
+/* The same invariants for a decoded log batch. */
+static inline void fz_check_logs(const struct am_log_batch *b, const uint8_t *in, size_t n,
+                                 bool may_copy)
+{
+    if (b->record_count > n || b->resource_count > n) {
+        abort();
+    }
+    for (size_t i = 0; i < b->record_count; i++) {
+        const struct am_log_record *r = &b->records[i];
+        if (r->resource == NULL) {
+            abort();
+        }
+        fz_str(r->event_name, in, n, may_copy);
+        fz_str(r->resource->service_name, in, n, may_copy);
+        fz_attrs(r->attrs.items, r->attrs.count, in, n, may_copy, 0);
+        fz_attrs(r->resource->attrs.items, r->resource->attrs.count, in, n, may_copy, 0);
     }
 }
 

@@ -15,11 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "am/clock.h"
 #include "am/err.h"
 #include "am/expo.h"
 #include "testsupport.h"
 
 #define GOLDEN AM_TEST_DATA_DIR "/expo/store.prom"
+#define GOLDEN_OM AM_TEST_DATA_DIR "/expo/store.om"
 
 static void test_expo_format_double_matches_go(void **st)
 {
@@ -87,22 +89,44 @@ static struct am_obs ob(enum am_metric m, enum am_obs_kind k, double v, const ch
     return o;
 }
 
-/* A store with every family type, escapes, overflow and a repaired value. */
+static struct am_clock_manual golden_clock;
+
+/* Give o an exemplar whose ids are derived from id. */
+static struct am_obs with_ex(struct am_obs o, uint8_t id)
+{
+    for (unsigned i = 0; i < 16; i++) {
+        o.trace_id[i] = (uint8_t)(id + i);
+    }
+    for (unsigned i = 0; i < 8; i++) {
+        o.span_id[i] = (uint8_t)(0xa0 + id + i);
+    }
+    o.has_exemplar = 1;
+    return o;
+}
+
+/* A store with every family type, escapes, overflow, a repaired value and
+ * exemplars (counters, buckets, +Inf), on a manual clock that ticks 250 ms
+ * per observation. */
 static struct am_series_store *golden_store(void)
 {
-    struct am_series_opts opts = {
-        .shards = 2, .max_series_per_metric = 2, .max_label_value_bytes = 32};
+    am_clock_manual_init(&golden_clock, 1, 1700000000000000000ull);
+    struct am_series_opts opts = {.shards = 2,
+                                  .max_series_per_metric = 2,
+                                  .max_label_value_bytes = 32,
+                                  .clock = &golden_clock.clock};
     struct am_series_store *s = am_series_create(&opts);
     assert_non_null(s);
     struct am_obs o[] = {
-        ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 3, "support", "success", NULL),
+        with_ex(ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 3, "support", "success", NULL), 1),
         ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "support", "error", NULL),
         ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "billing", "timeout", NULL),
-        ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 0.5, "support", NULL, NULL),
+        with_ex(ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 0.5, "support", NULL, NULL), 2),
         ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 2.75, "support", NULL, NULL),
-        ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 75, "support", NULL, NULL),
+        with_ex(ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 75, "support", NULL, NULL), 3),
         ob(AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, 0.1, "we\"ird\\na\nme", "gpt-4o", NULL),
-        ob(AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, 0.2, "we\"ird\\na\nme", "gpt-4o", NULL),
+        with_ex(
+            ob(AM_M_AGENT_ESTIMATED_COST_TOTAL, AM_OBS_INC, 0.2, "we\"ird\\na\nme", "gpt-4o", NULL),
+            0xf0),
         ob(AM_M_AGENT_TOKEN_USAGE_TOTAL, AM_OBS_INC, 1234567, "support", "gpt-4o", "input"),
         ob(AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1, "support", "lookup\xff", "success"),
         ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_SET, 0.875, "support", "relevance", NULL),
@@ -116,6 +140,7 @@ static struct am_series_store *golden_store(void)
     size_t n = sizeof(o) / sizeof(o[0]);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(am_series_apply(s, (unsigned)i % 2, &o[i], 1), AM_OK);
+        am_clock_manual_advance(&golden_clock, 250000000u);
     }
     return s;
 }
@@ -129,6 +154,65 @@ static void test_expo_store_matches_golden(void **st)
     assert_int_equal(ts_golden_compare(GOLDEN, out.data, out.len), 0);
     am_buf_fini(&out);
     am_series_destroy(s);
+}
+
+static void test_expo_openmetrics_matches_golden(void **st)
+{
+    (void)st;
+    struct am_series_store *s = golden_store();
+    struct am_buf out;
+    am_buf_init(&out, 1 << 20);
+    assert_int_equal(am_expo_openmetrics(s, &out), AM_OK);
+    assert_int_equal(ts_golden_compare(GOLDEN_OM, out.data, out.len), 0);
+    am_buf_fini(&out);
+    /* an empty store is just the terminator; a small cap is AM_ETOOBIG */
+    struct am_series_opts opts = {.shards = 1};
+    struct am_series_store *empty = am_series_create(&opts);
+    am_buf_init(&out, 64);
+    assert_int_equal(am_expo_openmetrics(empty, &out), AM_OK);
+    assert_int_equal(out.len, 6);
+    assert_memory_equal(out.data, "# EOF\n", 6);
+    am_buf_fini(&out);
+    am_buf_init(&out, 300);
+    assert_int_equal(am_expo_openmetrics(s, &out), AM_ETOOBIG);
+    assert_true(out.len <= 300);
+    am_buf_fini(&out);
+    am_series_destroy(empty);
+    am_series_destroy(s);
+}
+
+static void test_expo_negotiate_prefers_by_q(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *accept;
+        int want;
+    } cases[] = {
+        {"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+         "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+         AM_EXPO_OPENMETRICS},
+        {"text/plain", AM_EXPO_TEXT},
+        {"", AM_EXPO_TEXT},
+        {"*/*", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=0.1, text/plain;q=0.9", AM_EXPO_TEXT},
+        {"application/openmetrics-text", AM_EXPO_OPENMETRICS},
+        {"Application/OpenMetrics-Text ; Version=1.0.0 ; Q=1", AM_EXPO_OPENMETRICS},
+        {"application/openmetrics-text;q=0.5, text/plain;q=0.5", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=0, */*", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=0.501, text/*;q=0.5", AM_EXPO_OPENMETRICS},
+        {"application/openmetrics-text;q=2, text/plain;q=0.1", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=0.1234, text/plain;q=0.1", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=abc", AM_EXPO_TEXT},
+        {"application/openmetrics-text;q=1.000,text/plain", AM_EXPO_TEXT},
+        {"application/json, application/openmetrics-text;q=0.2", AM_EXPO_OPENMETRICS},
+        {",,;;=,", AM_EXPO_TEXT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = am_expo_negotiate(am_str_from(cases[i].accept));
+        if (got != cases[i].want) {
+            fail_msg("case %zu (%s): got %d", i, cases[i].accept, got);
+        }
+    }
 }
 
 static void test_expo_cap_hit_returns_etoobig(void **st)
@@ -191,6 +275,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expo_format_double_matches_go),
         cmocka_unit_test(test_expo_store_matches_golden),
+        cmocka_unit_test(test_expo_openmetrics_matches_golden),
+        cmocka_unit_test(test_expo_negotiate_prefers_by_q),
         cmocka_unit_test(test_expo_cap_hit_returns_etoobig),
         cmocka_unit_test(test_expo_100k_series_renders_every_line),
     };
