@@ -17,6 +17,7 @@
 #include "am/inflate.h"
 #include "am/log.h"
 #include "am/otlp.h"
+#include "am/quality.h"
 #include "am/series.h"
 
 #include "daemon_int.h"
@@ -97,29 +98,70 @@ static void otlp_observe(void *ud, const struct am_http_request *req, int status
     am_worker_flush(w);
 }
 
-/* Inflate and decode the body. Returns AM_OK or an am_err with *why set. */
-static int decode_body(struct am_worker *w, const struct am_http_request *req,
-                       enum body_encoding enc, struct am_trace_batch *batch, const char **why)
+/* Content negotiation and inflation shared by every OTLP route: picks the
+ * body encoding from Content-Type, inflates gzip (capped at
+ * max_request_body_size). On failure the error response is written and
+ * false returned. */
+static bool prepare_body(struct am_worker *w, const struct am_http_request *req,
+                         struct am_http_response *resp, enum body_encoding *enc,
+                         const uint8_t **body, size_t *len)
 {
-    const uint8_t *body = req->body;
-    size_t len = req->body_len;
-    int rc;
+    const char *why = NULL;
+    char msg[128];
 
-    if (req->content_encoding.len > 0 &&
-        !am_str_case_eq(req->content_encoding, AM_STR("identity"))) {
-        rc = am_inflate_gzip(body, len, w->d->cfg.http.max_request_body_size, req->arena, &body,
-                             &len, why);
-        if (rc == AM_ETOOBIG) {
-            *why = "inflated body exceeds max_request_body_size";
-        }
-        if (rc != AM_OK) {
-            return rc;
-        }
+    if (am_str_case_eq(req->content_type, AM_STR("application/x-protobuf"))) {
+        *enc = ENC_PROTOBUF;
+    } else if (is_json(req->content_type)) {
+        *enc = ENC_JSON;
+    } else {
+        otlp_error(w, req, 415,
+                   "unsupported Content-Type: use application/x-protobuf or application/json",
+                   resp);
+        return false;
     }
-    if (enc == ENC_JSON) {
-        return am_otlp_json_decode_traces(body, len, req->arena, batch, why);
+    *body = req->body;
+    *len = req->body_len;
+    if (req->content_encoding.len == 0 ||
+        am_str_case_eq(req->content_encoding, AM_STR("identity"))) {
+        return true;
     }
-    return am_otlp_pb_decode_traces(body, len, req->arena, batch, why);
+    if (!am_str_case_eq(req->content_encoding, AM_STR("gzip"))) {
+        otlp_error(w, req, 415, "unsupported Content-Encoding: use gzip or none", resp);
+        return false;
+    }
+    int rc = am_inflate_gzip(req->body, req->body_len, w->d->cfg.http.max_request_body_size,
+                             req->arena, body, len, &why);
+    if (rc == AM_OK) {
+        return true;
+    }
+    if (rc == AM_ETOOBIG) {
+        why = "inflated body exceeds max_request_body_size";
+    }
+    snprintf(msg, sizeof(msg), "gzip: %s", why != NULL ? why : am_strerror(rc));
+    otlp_error(w, req, am_http_status_for(rc), msg, resp);
+    return false;
+}
+
+/* A decoder's failure as the response: 400 with its why, 413 past a limit. */
+static void decode_failed(struct am_worker *w, const struct am_http_request *req,
+                          struct am_http_response *resp, int rc, const char *why)
+{
+    char msg[160];
+    int status = am_http_status_for(rc);
+    if (rc == AM_ENOMEM) {
+        status = 413;
+        why = "request needs more memory than its budget";
+    }
+    snprintf(msg, sizeof(msg), "%s", why != NULL ? why : am_strerror(rc));
+    otlp_error(w, req, status, msg, resp);
+}
+
+static struct am_str accepted_protocol(const struct am_http_request *req, enum body_encoding enc)
+{
+    if (req->protocol != NULL && strcmp(req->protocol, "grpc") == 0) {
+        return AM_STR("grpc");
+    }
+    return enc == ENC_JSON ? AM_STR("http/json") : AM_STR("http/protobuf");
 }
 
 /* Spans whose end precedes their start cannot give a duration: they are
@@ -147,45 +189,26 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
 {
     struct am_worker *w = ud;
     enum body_encoding enc;
+    const uint8_t *body;
+    size_t len;
     struct am_trace_batch batch;
     const char *why = NULL;
     char msg[128];
 
-    if (am_str_case_eq(req->content_type, AM_STR("application/x-protobuf"))) {
-        enc = ENC_PROTOBUF;
-    } else if (is_json(req->content_type)) {
-        enc = ENC_JSON;
-    } else {
-        otlp_error(w, req, 415,
-                   "unsupported Content-Type: use application/x-protobuf or application/json",
-                   resp);
-        return;
-    }
-    if (req->content_encoding.len > 0 && !am_str_case_eq(req->content_encoding, AM_STR("gzip")) &&
-        !am_str_case_eq(req->content_encoding, AM_STR("identity"))) {
-        otlp_error(w, req, 415, "unsupported Content-Encoding: use gzip or none", resp);
+    if (!prepare_body(w, req, resp, &enc, &body, &len)) {
         return;
     }
     memset(&batch, 0, sizeof(batch));
-    int rc = decode_body(w, req, enc, &batch, &why);
+    int rc = enc == ENC_JSON ? am_otlp_json_decode_traces(body, len, req->arena, &batch, &why)
+                             : am_otlp_pb_decode_traces(body, len, req->arena, &batch, &why);
     if (rc != AM_OK) {
-        int status = am_http_status_for(rc);
-        if (rc == AM_ENOMEM) {
-            status = 413;
-            why = "request needs more memory than its budget";
-        }
-        snprintf(msg, sizeof(msg), "%s", why != NULL ? why : am_strerror(rc));
-        otlp_error(w, req, status, msg, resp);
+        decode_failed(w, req, resp, rc, why);
         return;
     }
 
     struct am_derive_opts opts = am_daemon_derive_opts(w->d);
     size_t rejected = derive_batch(w, &batch, &opts);
-    bool grpc = req->protocol != NULL && strcmp(req->protocol, "grpc") == 0;
-    count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL,
-          grpc              ? AM_STR("grpc")
-          : enc == ENC_JSON ? AM_STR("http/json")
-                            : AM_STR("http/protobuf"),
+    count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL, accepted_protocol(req, enc),
           (double)(batch.span_count - rejected));
     if (rejected > 0) {
         count(w, AM_M_SELF_SPANS_REJECTED_TOTAL, AM_STR("invalid_timestamps"), (double)rejected);
@@ -206,9 +229,69 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
     }
 }
 
+/* Log records matter only when they are evaluation events (SPEC.md 3,
+ * Quality): each finds its agent through its span, waiting for it like a
+ * span would. Other records are accepted and ignored. */
+static size_t evaluate_logs(struct am_worker *w, const struct am_log_batch *batch)
+{
+    size_t evaluations = 0;
+    uint64_t now = am_clock_mono(am_loop_clock(w->loop));
+    for (size_t i = 0; i < batch->record_count; i++) {
+        const struct am_log_record *r = &batch->records[i];
+        struct am_eval ev;
+        if (!am_str_eq(r->event_name, AM_STR(AM_EVAL_EVENT_NAME)) ||
+            !am_eval_parse(&r->attrs, &ev)) {
+            continue;
+        }
+        struct am_str service = r->resource != NULL ? r->resource->service_name : AM_STR_NULL;
+        bool linked = r->has_trace && r->has_span;
+        am_trace_buf_add_eval(w->d->trace_buf, linked ? r->trace_id : NULL,
+                              linked ? r->span_id : NULL, service, &ev, now, &w->sink);
+        evaluations++;
+    }
+    return evaluations;
+}
+
+static void on_logs(void *ud, const struct am_http_request *req, struct am_http_response *resp)
+{
+    struct am_worker *w = ud;
+    enum body_encoding enc;
+    const uint8_t *body;
+    size_t len;
+    struct am_log_batch batch;
+    const char *why = NULL;
+
+    if (!prepare_body(w, req, resp, &enc, &body, &len)) {
+        return;
+    }
+    memset(&batch, 0, sizeof(batch));
+    int rc = enc == ENC_JSON ? am_otlp_json_decode_logs(body, len, req->arena, &batch, &why)
+                             : am_otlp_pb_decode_logs(body, len, req->arena, &batch, &why);
+    if (rc != AM_OK) {
+        decode_failed(w, req, resp, rc, why);
+        return;
+    }
+    size_t evaluations = evaluate_logs(w, &batch);
+    count(w, AM_M_SELF_LOG_RECORDS_ACCEPTED_TOTAL, accepted_protocol(req, enc),
+          (double)batch.record_count);
+    count(w, AM_M_SELF_EVALUATIONS_ACCEPTED_TOTAL, AM_STR("log"), (double)evaluations);
+    am_worker_flush(w);
+
+    resp->status = 200;
+    am_buf_reset(&resp->body);
+    if (enc == ENC_JSON) {
+        resp->content_type = "application/json";
+        am_otlp_json_encode_logs_response(&resp->body, 0, NULL);
+    } else {
+        resp->content_type = "application/x-protobuf";
+        am_otlp_pb_encode_logs_response(&resp->body, 0, NULL);
+    }
+}
+
 void am_ingest_routes(struct am_worker *w, struct am_router *r)
 {
     am_router_add(r, AM_HTTP_POST, "/v1/traces", on_traces, w);
+    am_router_add(r, AM_HTTP_POST, "/v1/logs", on_logs, w);
     am_router_set_error(r, otlp_error, w);
     am_router_set_observer(r, otlp_observe, w);
 }

@@ -9,6 +9,8 @@
 
 #include "am/err.h"
 #include "am/expo.h"
+#include "am/alloc.h"
+#include "am/inflate.h"
 #include "am/log.h"
 #include "am/proc.h"
 #include "am/series.h"
@@ -124,13 +126,60 @@ static void refresh_self(struct am_worker *w)
     am_worker_flush(w);
 }
 
+/* The q-value of one Accept-Encoding item's parameters (";q=0.5"); 1 when
+ * absent, 0 when malformed. */
+static double q_value(struct am_str params)
+{
+    for (size_t i = 0; i + 2 <= params.len; i++) {
+        if ((params.ptr[i] == 'q' || params.ptr[i] == 'Q') && params.ptr[i + 1] == '=') {
+            size_t j = i + 2;
+            size_t k = j;
+            while (k < params.len && params.ptr[k] != ';' && params.ptr[k] != ' ') {
+                k++;
+            }
+            double q;
+            return am_str_to_double((struct am_str){params.ptr + j, k - j}, &q) == 0 ? q : 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether Accept-Encoding lists gzip (or *) with a non-zero q-value. */
+static bool accepts_gzip(struct am_str ae)
+{
+    size_t i = 0;
+    while (i < ae.len) {
+        size_t j = i;
+        while (j < ae.len && ae.ptr[j] != ',') {
+            j++;
+        }
+        struct am_str item = {ae.ptr + i, j - i};
+        while (item.len > 0 && (item.ptr[0] == ' ' || item.ptr[0] == '\t')) {
+            item.ptr++;
+            item.len--;
+        }
+        size_t k = 0;
+        while (k < item.len && item.ptr[k] != ';' && item.ptr[k] != ' ') {
+            k++;
+        }
+        struct am_str coding = {item.ptr, k};
+        if ((am_str_case_eq(coding, AM_STR("gzip")) || am_str_eq(coding, AM_STR("*"))) &&
+            q_value((struct am_str){item.ptr + k, item.len - k}) > 0) {
+            return true;
+        }
+        i = j + 1;
+    }
+    return false;
+}
+
 static void on_metrics(void *ud, const struct am_http_request *req, struct am_http_response *resp)
 {
     struct am_worker *w = ud;
-    (void)req;
     refresh_self(w);
     am_buf_reset(&resp->body);
-    int rc = am_expo_text(w->d->series, &resp->body);
+    bool om = am_expo_negotiate(req->accept) == AM_EXPO_OPENMETRICS;
+    int rc = om ? am_expo_openmetrics(w->d->series, &resp->body)
+                : am_expo_text(w->d->series, &resp->body);
     if (rc != 0) {
         AM_LOG_RL(AM_LOG_LEVEL_ERROR, "scrape", "exposition failed: %s", am_strerror(rc));
         resp->status = 500;
@@ -140,7 +189,17 @@ static void on_metrics(void *ud, const struct am_http_request *req, struct am_ht
         return;
     }
     resp->status = 200;
-    resp->content_type = AM_EXPO_TEXT_CONTENT_TYPE;
+    resp->content_type = om ? AM_EXPO_OPENMETRICS_CONTENT_TYPE : AM_EXPO_TEXT_CONTENT_TYPE;
+    uint8_t *z = NULL;
+    size_t zlen = 0;
+    if (accepts_gzip(req->accept_encoding) &&
+        am_gzip_compress((const uint8_t *)resp->body.data, resp->body.len, &z, &zlen) == 0) {
+        am_buf_reset(&resp->body);
+        if (am_buf_append(&resp->body, z, zlen) == 0) {
+            resp->content_encoding = "gzip";
+        }
+        am_free(z);
+    }
 }
 
 static void text(struct am_http_response *resp, int status, const char *msg)

@@ -48,6 +48,8 @@ enum am_metric {
     AM_M_SELF_RECEIVER_REQUESTS_TOTAL,      /* protocol, code */
     AM_M_SELF_SPANS_ACCEPTED_TOTAL,         /* protocol */
     AM_M_SELF_SPANS_REJECTED_TOTAL,         /* reason */
+    AM_M_SELF_LOG_RECORDS_ACCEPTED_TOTAL,   /* protocol */
+    AM_M_SELF_EVALUATIONS_ACCEPTED_TOTAL,   /* source */
     AM_M_SELF_SERIES_ACTIVE,                /* metric */
     AM_M_SELF_SERIES_OVERFLOW_TOTAL,        /* metric */
     AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, /* reason */

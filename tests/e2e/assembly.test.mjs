@@ -6,6 +6,10 @@
 // event, and a trace whose root never comes (falls back to service.name).
 
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -14,7 +18,67 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 
-import { promtoolCheck, startCollector, waitFor } from './lib.mjs';
+import { freePort, promtoolCheck, request, startCollector, waitFor } from './lib.mjs';
+
+const OPENMETRICS = 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5';
+
+// The OpenMetrics exposition, checked by the prometheus_client reference
+// parser (promtool 2.42 lints only text 0.0.4).
+async function checkOpenMetrics(promPort) {
+  const r = await request(promPort, { path: '/metrics', headers: { Accept: OPENMETRICS } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-type'], 'application/openmetrics-text; version=1.0.0; charset=utf-8');
+  const text = r.body.toString('utf8');
+  assert.ok(text.endsWith('# EOF\n'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentmeter-om-'));
+  try {
+    const file = path.join(dir, 'metrics.om');
+    writeFileSync(file, text);
+    const p = spawnSync('/usr/bin/python3', ['../../scripts/check-openmetrics.py', file], { encoding: 'utf8' });
+    assert.equal(p.status, 0, `OpenMetrics parser: ${p.stdout}${p.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return text;
+}
+
+// A real Prometheus scrapes the collector (it negotiates OpenMetrics) with
+// exemplar storage on; resolves the exemplars it stored for `query`.
+async function prometheusExemplars(promPort, query) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentmeter-prom-'));
+  const cfg = path.join(dir, 'prometheus.yml');
+  writeFileSync(
+    cfg,
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: agentmeter\n    static_configs:\n      - targets: ['127.0.0.1:${promPort}']\n`,
+  );
+  const child = spawn(
+    'prometheus',
+    [`--config.file=${cfg}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`, '--enable-feature=exemplar-storage'],
+    { stdio: 'ignore' },
+  );
+  try {
+    const found = await waitFor(
+      async () => {
+        const now = Date.now() / 1000;
+        const r = await request(port, {
+          path: `/api/v1/query_exemplars?query=${encodeURIComponent(query)}&start=${now - 600}&end=${now + 60}`,
+        });
+        if (r.status !== 200) {
+          return undefined;
+        }
+        const data = JSON.parse(r.body.toString('utf8')).data;
+        return data.length > 0 ? data : undefined;
+      },
+      { timeoutMs: 30000, interval: 250 },
+    );
+    return found;
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 for (const k of Object.keys(process.env)) {
   if (k.startsWith('OTEL_')) {
@@ -173,6 +237,13 @@ test('children before parents: attribution, per-request sums, conversation, esca
     assert.equal(m.get('model_inference_calls_total', { agent_name: 'planner-svc', model_id: 'gpt-4o' }), undefined);
     const lint = promtoolCheck(done.text);
     assert.equal(lint.status, 0, `promtool: ${lint.stdout}${lint.stderr}`);
+    const om = await checkOpenMetrics(c.promPort);
+    assert.match(om, /^agent_requests_total\{agent_name="planner",status="success"\} 2 # \{trace_id="[0-9a-f]{32}",span_id="[0-9a-f]{16}"\} 1 \d+\.\d{3}$/m);
+    const ex = await prometheusExemplars(c.promPort, 'agent_request_duration_seconds_bucket{agent_name="planner"}');
+    assert.ok(ex, 'Prometheus stored no exemplar for agent_request_duration_seconds_bucket');
+    const e = ex[0].exemplars[0];
+    assert.match(e.labels.trace_id, /^[0-9a-f]{32}$/);
+    assert.match(e.labels.span_id, /^[0-9a-f]{16}$/);
   } finally {
     const exit = await c.stop();
     assert.equal(exit.code, 0, `collector exit ${JSON.stringify(exit)}:\n${c.output}`);

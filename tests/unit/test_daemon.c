@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "am/alloc.h"
 #include "am/config.h"
@@ -53,6 +54,21 @@ static void reply_free(struct reply *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* Records the Content-Encoding response header (64 bytes at most). */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    char *enc = ud;
+    size_t len = size * n;
+    if (len > 18 && strncasecmp(p, "Content-Encoding: ", 18) == 0) {
+        size_t v = len - 18;
+        while (v > 0 && (p[18 + v - 1] == '\r' || p[18 + v - 1] == '\n')) {
+            v--;
+        }
+        snprintf(enc, 64, "%.*s", (int)v, p + 18);
+    }
+    return len;
+}
+
 /* One request; method NULL means GET (or POST when body != NULL). */
 static void request(int port, const char *method, const char *path, const char *ctype,
                     const char *cenc, const void *body, size_t len, struct reply *out)
@@ -87,6 +103,43 @@ static void request(int port, const char *method, const char *path, const char *
     }
     CURLcode rc = curl_easy_perform(c);
     assert_int_equal(rc, CURLE_OK);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct != NULL) {
+        snprintf(out->content_type, sizeof(out->content_type), "%s", ct);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+}
+
+/* GET with extra request headers; libcurl inflates a gzip body itself when
+ * accept_encoding is set, and *encoding tells what the server sent. */
+static void get_with(int port, const char *path, const char *accept, const char *accept_encoding,
+                     struct reply *out, char *encoding, size_t enc_cap)
+{
+    char url[256];
+    char h[256];
+    struct curl_slist *hdrs = NULL;
+    CURL *c = curl_easy_init();
+    memset(out, 0, sizeof(*out));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    if (accept != NULL) {
+        snprintf(h, sizeof(h), "Accept: %s", accept);
+        hdrs = curl_slist_append(hdrs, h);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    }
+    if (accept_encoding != NULL) {
+        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, accept_encoding);
+    }
+    encoding[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, encoding);
+    (void)enc_cap;
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
     char *ct = NULL;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
@@ -383,12 +436,85 @@ static void test_daemon_bad_requests_change_nothing(void **st)
     stop(h);
 }
 
+static void test_daemon_openmetrics_with_exemplars_and_gzip(void **st)
+{
+    (void)st;
+    struct harness *h = start(1, 1u << 20);
+    post_trace_fixture(h, 0);
+    struct reply r;
+    char enc[64];
+    get_with(h->prom_port, "/metrics",
+             "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5", "gzip",
+             &r, enc, sizeof(enc));
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.content_type,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_string_equal(enc, "gzip");
+    assert_true(r.len > 6 && strcmp(r.body + r.len - 6, "# EOF\n") == 0);
+    assert_non_null(strstr(r.body, "# TYPE agent_requests counter\n"));
+    /* The counter's exemplar is the invoke_agent span of the fixture. */
+    assert_non_null(strstr(r.body, "agent_requests_total{agent_name=\"support-bot\",status=\""
+                                   "success\"} 1 # {trace_id=\"0af7651916cd43dd8448eb211c80319c"
+                                   "\",span_id=\"b7ad6b7169203331\"} 1 "));
+    reply_free(&r);
+    /* No Accept: text 0.0.4, not compressed. */
+    get_with(h->prom_port, "/metrics", NULL, NULL, &r, enc, sizeof(enc));
+    assert_string_equal(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert_string_equal(enc, "");
+    assert_null(strstr(r.body, "# EOF"));
+    reply_free(&r);
+    stop(h);
+}
+
+/* An evaluation sent as an OTLP log record finds its agent through the span
+ * it names (the fixture's invoke_agent span). */
+static void test_daemon_logs_evaluation_scores_agent(void **st)
+{
+    (void)st;
+    static const char logs[] =
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"evaluator\"}}]},\"scopeLogs\":[{\"logRecords\":[{"
+        "\"timeUnixNano\":\"1700000003000000000\",\"eventName\":\"gen_ai.evaluation.result\","
+        "\"traceId\":\"0af7651916cd43dd8448eb211c80319c\",\"spanId\":\"b7ad6b7169203331\","
+        "\"attributes\":[{\"key\":\"gen_ai.evaluation.name\",\"value\":{\"stringValue\":"
+        "\"Groundedness\"}},{\"key\":\"gen_ai.evaluation.score.value\",\"value\":{"
+        "\"doubleValue\":0.75}},{\"key\":\"gen_ai.evaluation.score.label\",\"value\":{"
+        "\"stringValue\":\"grounded\"}}]},{\"eventName\":\"something.else\"}]}]}]}";
+    struct harness *h = start(1, 1u << 20);
+    post_trace_fixture(h, 0);
+    struct reply r;
+    request(h->otlp_port, NULL, "/v1/logs", "application/json", NULL, logs, strlen(logs), &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{}");
+    reply_free(&r);
+    char *expo = scrape(h);
+    char got[64];
+    sample(expo, "agent_quality_score{agent_name=\"support-bot\",metric_type=\"groundedness\"}",
+           got, sizeof(got));
+    assert_string_equal(got, "0.75");
+    sample(expo,
+           "agent_evaluation_labels_total{agent_name=\"support-bot\",metric_type=\"groundedness"
+           "\",label=\"grounded\"}",
+           got, sizeof(got));
+    assert_string_equal(got, "1");
+    sample(expo, "agentmeter_log_records_accepted_total{protocol=\"http/json\"}", got, sizeof(got));
+    assert_string_equal(got, "2");
+    free(expo);
+    /* A logs body that does not decode: 400, nothing changes. */
+    request(h->otlp_port, NULL, "/v1/logs", "application/x-protobuf", NULL, "\x0a\x05\x0a", 3, &r);
+    assert_int_equal(r.status, 400);
+    reply_free(&r);
+    stop(h);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_daemon_json_trace_exact_values),
         cmocka_unit_test(test_daemon_bad_requests_change_nothing),
+        cmocka_unit_test(test_daemon_openmetrics_with_exemplars_and_gzip),
+        cmocka_unit_test(test_daemon_logs_evaluation_scores_agent),
     };
     int rc = cmocka_run_group_tests_name("daemon", tests, NULL, NULL);
     curl_global_cleanup();
