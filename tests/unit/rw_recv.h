@@ -36,6 +36,8 @@ struct rwr {
     int port;
     bool stop;
     bool down;
+    int hold;       /* bound, not listening, while down (receiver thread only) */
+    bool listening; /* receiver thread only */
     const struct rwr_step *script;
     size_t script_len;
     size_t requests;
@@ -52,17 +54,41 @@ static inline double rwr_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static inline int rwr_listen(int port)
+/* A socket bound to 127.0.0.1:port (SO_REUSEPORT, so a "down" receiver can
+ * hand the port over to a bound, non-listening socket: connections are
+ * refused, yet no other process can take the port meanwhile). */
+static inline int rwr_bind(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         abort();
     }
     return fd;
+}
+
+static inline int rwr_listen(int port)
+{
+    int fd = rwr_bind(port);
+    if (listen(fd, 16) != 0) {
+        abort();
+    }
+    return fd;
+}
+
+/* Stop listening but keep the port: a bound socket that never listens
+ * answers every connection attempt with a reset. */
+static inline int rwr_refuse(int lfd, int port)
+{
+    int hold = rwr_bind(port);
+    if (lfd >= 0) {
+        close(lfd);
+    }
+    return hold;
 }
 
 /* Read one request (headers + Content-Length body). 0 ok, -1 EOF/error. */
@@ -155,15 +181,21 @@ static inline void *rwr_main(void *arg)
             break;
         }
         if (down) {
-            if (r->lfd >= 0) {
-                close(r->lfd); /* refuse connections */
+            if (r->listening || r->hold < 0) {
+                r->hold = rwr_refuse(r->lfd, r->port); /* refuse connections */
                 r->lfd = -1;
+                r->listening = false;
             }
             usleep(2000); /* the receiver is "dead": nothing to poll */
             continue;
         }
-        if (r->lfd < 0) {
-            r->lfd = rwr_listen(r->port);
+        if (!r->listening) {
+            if (listen(r->hold, 16) != 0) {
+                abort();
+            }
+            r->lfd = r->hold;
+            r->hold = -1;
+            r->listening = true;
         }
         struct pollfd p = {.fd = r->lfd, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0) {
@@ -171,8 +203,9 @@ static inline void *rwr_main(void *arg)
         }
         int fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0 && rwr_conn(r, fd)) {
-            close(r->lfd);
+            r->hold = rwr_refuse(r->lfd, r->port);
             r->lfd = -1;
+            r->listening = false;
             pthread_mutex_lock(&r->mu);
             r->down = true;
             pthread_mutex_unlock(&r->mu);
@@ -180,6 +213,9 @@ static inline void *rwr_main(void *arg)
     }
     if (r->lfd >= 0) {
         close(r->lfd);
+    }
+    if (r->hold >= 0) {
+        close(r->hold);
     }
     return NULL;
 }
@@ -191,6 +227,8 @@ static inline void rwr_start(struct rwr *r, const struct rwr_step *script, size_
     r->script = script;
     r->script_len = n;
     r->lfd = rwr_listen(0);
+    r->hold = -1;
+    r->listening = true;
     struct sockaddr_in a;
     socklen_t al = sizeof(a);
     getsockname(r->lfd, (struct sockaddr *)&a, &al);
