@@ -308,9 +308,59 @@ static int flush(struct am_rw_enc *e)
     return e->cb(e->ud, e->out.data, clen, samples);
 }
 
-/* Write one TimeSeries{labels, samples[1]} as WriteRequest field 1. */
-static int emit(struct am_rw_enc *e, const struct pair *l, unsigned n, double value)
+/* Lower-case hex of n bytes into out (2n chars). */
+static void hex(const uint8_t *b, size_t n, char *out)
 {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+}
+
+/* Exemplar{labels: trace_id, span_id; value; timestamp ms}, as the
+ * TimeSeries field 3 it becomes. Its size, or 0 when there is none. */
+struct ex_text {
+    struct pair labels[2];
+    char trace[32];
+    char span[16];
+    size_t body;
+};
+
+static size_t exemplar_prepare(const struct am_exemplar *ex, struct ex_text *t)
+{
+    if (ex == NULL || ex->wall_ns == 0) {
+        return 0;
+    }
+    hex(ex->trace_id, 16, t->trace);
+    hex(ex->span_id, 8, t->span);
+    t->labels[0] = (struct pair){"span_id", 7, t->span, 16}; /* sorted by name */
+    t->labels[1] = (struct pair){"trace_id", 8, t->trace, 32};
+    t->body = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t ll = label_len(&t->labels[i]);
+        t->body += 1 + varint_len(ll) + ll;
+    }
+    t->body += 1 + 8 + 1 + varint_len(ex->wall_ns / 1000000u);
+    return 1 + varint_len(t->body) + t->body;
+}
+
+static uint8_t *put_double(uint8_t *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    for (int i = 0; i < 8; i++) {
+        *p++ = (uint8_t)(bits >> (8 * i));
+    }
+    return p;
+}
+
+/* Write one TimeSeries{labels, samples[1], exemplars[0..1]} as WriteRequest
+ * field 1. ex may be NULL. */
+static int emit(struct am_rw_enc *e, const struct pair *l, unsigned n, double value,
+                const struct am_exemplar *ex)
+{
+    struct ex_text t;
     size_t labels = 0;
     for (unsigned i = 0; i < n; i++) {
         size_t ll = label_len(&l[i]);
@@ -318,7 +368,8 @@ static int emit(struct am_rw_enc *e, const struct pair *l, unsigned n, double va
     }
     uint64_t ts = (uint64_t)e->ts_ms;
     size_t sample = 1 + 8 + 1 + varint_len(ts);
-    size_t series = labels + 1 + varint_len(sample) + sample;
+    size_t exemplar = exemplar_prepare(ex, &t);
+    size_t series = labels + 1 + varint_len(sample) + sample + exemplar;
     if (am_buf_reserve(&e->batch, 1 + varint_len(series) + series) != AM_OK) {
         return AM_ETOOBIG;
     }
@@ -334,13 +385,23 @@ static int emit(struct am_rw_enc *e, const struct pair *l, unsigned n, double va
     *p++ = 0x12;
     p = put_varint(p, sample);
     *p++ = 0x09;
-    uint64_t bits;
-    memcpy(&bits, &value, 8);
-    for (int i = 0; i < 8; i++) {
-        *p++ = (uint8_t)(bits >> (8 * i));
-    }
+    p = put_double(p, value);
     *p++ = 0x10;
     p = put_varint(p, ts);
+    if (exemplar > 0) {
+        *p++ = 0x1a;
+        p = put_varint(p, t.body);
+        for (int i = 0; i < 2; i++) {
+            *p++ = 0x0a;
+            p = put_varint(p, label_len(&t.labels[i]));
+            p = put_bytes(p, 0x0a, t.labels[i].name, t.labels[i].name_len);
+            p = put_bytes(p, 0x12, t.labels[i].value, t.labels[i].value_len);
+        }
+        *p++ = 0x11;
+        p = put_double(p, ex->value);
+        *p++ = 0x18;
+        p = put_varint(p, ex->wall_ns / 1000000u);
+    }
     e->batch.len = (size_t)((char *)p - e->batch.data);
     if (++e->samples >= e->max_samples) {
         return flush(e);
@@ -407,13 +468,14 @@ static int add_histogram(struct am_rw_enc *e, const struct am_series_view *v, bo
     for (unsigned i = 0; i <= c->count && rc == AM_OK; i++) {
         cum += (stale || v->bucket_counts == NULL) ? 0 : v->bucket_counts[i];
         set_value(&l[le_at], c->text[i], c->len[i]);
-        rc = emit(e, l, n, stale ? stale_v : (double)cum);
+        const struct am_exemplar *ex = stale || v->exemplars == NULL ? NULL : &v->exemplars[i];
+        rc = emit(e, l, n, stale ? stale_v : (double)cum, ex);
     }
     n = resolve(e, &e->plain[m], v, l, &name_at, &le_at);
     for (int k = 1; k <= 2 && rc == AM_OK; k++) {
         set_value(&l[name_at], e->names[m][k], strlen(e->names[m][k]));
         double val = k == 1 ? v->sum : (double)v->count;
-        rc = emit(e, l, n, stale ? stale_v : val);
+        rc = emit(e, l, n, stale ? stale_v : val, NULL);
     }
     return rc;
 }
@@ -441,7 +503,8 @@ static int add(struct am_rw_enc *e, const struct am_series_view *v, bool stale)
         int le_at;
         unsigned n = resolve(e, &e->plain[v->metric], v, lp, &name_at, &le_at);
         set_value(&lp[name_at], f->name, strlen(f->name));
-        rc = emit(e, lp, n, stale ? stale_v : v->value);
+        const struct am_exemplar *ex = stale || f->type != AM_TYPE_COUNTER ? NULL : v->exemplars;
+        rc = emit(e, lp, n, stale ? stale_v : v->value, ex);
     }
     if (lp != l) {
         am_free(lp);

@@ -135,6 +135,44 @@ static inline int rwd_sample(struct rwd_cur s, struct am_buf *out)
     return 0;
 }
 
+/* An Exemplar as its own line: "  exemplar {k="v",...} value ts". Its
+ * labels are written in wire order (sorted by the encoder) on the line. */
+static inline int rwd_exemplar(struct rwd_cur x, struct am_buf *out)
+{
+    char prev[256] = "";
+    uint64_t bits = 0;
+    uint64_t ts = 0;
+    am_buf_append_str(out, "  exemplar {");
+    while (x.p < x.end) {
+        uint64_t tag = 0;
+        uint64_t num = 0;
+        struct rwd_cur sub = {0};
+        if (rwd_field(&x, &tag, &sub, &num) != 0) {
+            return -1;
+        }
+        if (tag == 0x0a) {
+            if (out->data[out->len - 1] != '{') {
+                am_buf_append_byte(out, ',');
+            }
+            size_t before = out->len;
+            am_buf_append_byte(out, '\n'); /* so rwd_label writes no comma */
+            if (rwd_label(sub, out, prev, sizeof(prev)) != 0) {
+                return -1;
+            }
+            memmove(out->data + before, out->data + before + 1, out->len - before - 1);
+            out->len--;
+        } else if (tag == 0x11) {
+            bits = num;
+        } else if (tag == 0x18) {
+            ts = num;
+        }
+    }
+    double v;
+    memcpy(&v, &bits, sizeof(v));
+    am_buf_printf(out, "} %.17g %" PRId64 "\n", v, (int64_t)ts);
+    return 0;
+}
+
 static inline int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *samples)
 {
     char prev[256] = "";
@@ -153,6 +191,10 @@ static inline int rwd_series(struct rwd_cur t, struct am_buf *out, size_t *sampl
             }
         } else if (tag == 0x12) {
             if (n_samples++ > 0 || rwd_sample(sub, out) != 0) {
+                return -1;
+            }
+        } else if (tag == 0x1a) {
+            if (n_samples == 0 || rwd_exemplar(sub, out) != 0) {
                 return -1;
             }
         }

@@ -210,6 +210,64 @@ static void test_enc_callback_error_and_bad_metric_are_returned(void **st)
     sink_fini(&s);
 }
 
+/* Exemplars ride on counter samples and on histogram buckets (TimeSeries
+ * field 3), never on _sum/_count, gauges, or stale markers. */
+static void test_enc_exemplars_on_counters_and_buckets(void **st)
+{
+    (void)st;
+    static const struct am_exemplar counter_ex = {
+        .value = 1,
+        .wall_ns = 1700000000456000000ull,
+        .trace_id = {0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c,
+                     0x80, 0x31, 0x9c},
+        .span_id = {0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31},
+    };
+    /* bucket 1 (le="1") and +Inf have none; le="0.5" and le="2" do */
+    static const struct am_exemplar bucket_ex[4] = {
+        {.value = 0.25, .wall_ns = 1700000000001000000ull, .trace_id = {1}, .span_id = {2}},
+        {.value = 0},
+        {.value = 1.5, .wall_ns = 1700000000002000000ull, .trace_id = {3}, .span_id = {4}},
+        {.value = 0},
+    };
+    const struct am_series_view v[] = {
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL,
+         .label_values = lv_a,
+         .value = 42,
+         .exemplars = &counter_ex},
+        {.metric = AM_M_AGENT_REQUEST_DURATION,
+         .label_values = lv_hist,
+         .count = 6,
+         .sum = 7.75,
+         .bucket_counts = hist_counts,
+         .bounds = hist_bounds,
+         .bound_count = 3,
+         .exemplars = bucket_ex},
+    };
+    struct sink s;
+    sink_init(&s);
+    encode(&s, NULL, 0, 0, v, 2);
+    static const char want[] =
+        "__name__=\"agent_requests_total\",agent_name=\"chat\",status=\"ok\" 42 1700000000123\n"
+        "  exemplar {span_id=\"b7ad6b7169203331\",trace_id=\"0af7651916cd43dd8448eb211c80319c\"} "
+        "1 1700000000456\n"
+        "__name__=\"agent_request_duration_seconds_bucket\",agent_name=\"chat\",le=\"0.5\" 1 "
+        "1700000000123\n"
+        "  exemplar {span_id=\"0200000000000000\",trace_id=\"01000000000000000000000000000000\"} "
+        "0.25 1700000000001\n"
+        "__name__=\"agent_request_duration_seconds_bucket\",agent_name=\"chat\",le=\"1\" 1 "
+        "1700000000123\n"
+        "__name__=\"agent_request_duration_seconds_bucket\",agent_name=\"chat\",le=\"2\" 3 "
+        "1700000000123\n"
+        "  exemplar {span_id=\"0400000000000000\",trace_id=\"03000000000000000000000000000000\"} "
+        "1.5 1700000000002\n"
+        "__name__=\"agent_request_duration_seconds_bucket\",agent_name=\"chat\",le=\"+Inf\" 6 "
+        "1700000000123\n"
+        "__name__=\"agent_request_duration_seconds_sum\",agent_name=\"chat\" 7.75 1700000000123\n"
+        "__name__=\"agent_request_duration_seconds_count\",agent_name=\"chat\" 6 1700000000123\n";
+    assert_string_equal(s.text.data, want);
+    sink_fini(&s);
+}
+
 static void test_format_le_matches_go_shortest_g(void **st)
 {
     (void)st;
@@ -243,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_enc_batches_split_at_max_samples),
         cmocka_unit_test(test_enc_stale_marks_every_series_with_stale_nan),
         cmocka_unit_test(test_enc_callback_error_and_bad_metric_are_returned),
+        cmocka_unit_test(test_enc_exemplars_on_counters_and_buckets),
         cmocka_unit_test(test_format_le_matches_go_shortest_g),
     };
     return cmocka_run_group_tests_name("rw_enc", tests, NULL, NULL);
