@@ -637,11 +637,19 @@ int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_o
     if (shard >= s->nshards) {
         return AM_EINVAL;
     }
+    return am_series_apply_at(s, shard, obs, n, am_clock_wall(s->clock));
+}
+
+int am_series_apply_at(struct am_series_store *s, unsigned shard, const struct am_obs *obs,
+                       size_t n, uint64_t wall_ns)
+{
+    if (shard >= s->nshards) {
+        return AM_EINVAL;
+    }
     struct series_wshard *w = &s->shards[shard];
     int first = AM_OK;
-    uint64_t now = am_clock_wall(s->clock);
     pthread_mutex_lock(&w->mu);
-    w->now_ns = now;
+    w->now_ns = wall_ns;
     for (size_t i = 0; i < n; i++) {
         int rc = apply_one(s, w, &obs[i]);
         if (rc != AM_OK && first == AM_OK) {
