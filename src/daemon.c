@@ -165,11 +165,16 @@ static struct am_server_opts listener_opts(const char *name, const struct am_lis
 
 /* The sink of trace assembly: observations are applied at once, because
  * labels of spans resolved late point into trace_buf's interned strings,
- * valid only while its shard lock is held. */
+ * valid only while its shard lock is held. During a request the wall clock
+ * read at its start is used (the sink runs about once per span). */
 static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
 {
     struct am_worker *w = ud;
-    am_series_apply(w->d->series, w->index, obs, n);
+    if (w->wall_ns != 0) {
+        am_series_apply_at(w->d->series, w->index, obs, n, w->wall_ns);
+    } else {
+        am_series_apply(w->d->series, w->index, obs, n);
+    }
 }
 
 static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index)

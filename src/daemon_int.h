@@ -37,6 +37,7 @@ struct am_worker {
     struct am_obs *obs;            /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
     struct am_obs_sink sink;     /* applies at once to this worker's series shard */
+    uint64_t wall_ns;            /* wall clock of the request being ingested; 0 outside one */
     uint64_t housekeeping_timer; /* worker 0 only */
 };
 

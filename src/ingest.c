@@ -172,6 +172,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
 {
     size_t rejected = 0;
     uint64_t now = am_clock_mono(am_loop_clock(w->loop));
+    w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->span_count; i++) {
         const struct am_span *span = &batch->spans[i];
         if (span->end_ns < span->start_ns) {
@@ -182,6 +183,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         am_classify(span, &facts);
         am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
     }
+    w->wall_ns = 0;
     return rejected;
 }
 
@@ -236,6 +238,7 @@ static size_t evaluate_logs(struct am_worker *w, const struct am_log_batch *batc
 {
     size_t evaluations = 0;
     uint64_t now = am_clock_mono(am_loop_clock(w->loop));
+    w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->record_count; i++) {
         const struct am_log_record *r = &batch->records[i];
         struct am_eval ev;
@@ -249,6 +252,7 @@ static size_t evaluate_logs(struct am_worker *w, const struct am_log_batch *batc
                               linked ? r->span_id : NULL, service, &ev, now, &w->sink);
         evaluations++;
     }
+    w->wall_ns = 0;
     return evaluations;
 }
 

@@ -56,6 +56,11 @@ void am_series_destroy(struct am_series_store *s);
  * observation is malformed (negative counter increment, bad metric id). */
 int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_obs *obs, size_t n);
 
+/* am_series_apply with the wall clock (ns, of the store's clock) read by the
+ * caller, for a caller that applies many small batches for one request. */
+int am_series_apply_at(struct am_series_store *s, unsigned shard, const struct am_obs *obs,
+                       size_t n, uint64_t wall_ns);
+
 /* A merged, read-only view of one series, handed to the visitor. */
 struct am_series_view {
     enum am_metric metric;

@@ -220,6 +220,17 @@ static unsigned key_hash(const char *p, size_t len)
     return (unsigned)(h >> 56);
 }
 
+/* a[0..len) == b[0..len) for len >= 8, word at a time (no libc call). */
+static bool key_eq(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i + 8 <= len; i += 8) {
+        if (load8(a + i) != load8(b + i)) {
+            return false;
+        }
+    }
+    return load8(a + len - 8) == load8(b + len - 8);
+}
+
 /* Row index of key, or -1. */
 static int key_find(const char *p, size_t len)
 {
@@ -231,7 +242,7 @@ static int key_find(const char *p, size_t len)
         if (r == EMPTY) {
             return -1;
         }
-        if (idx.len[r] == len && memcmp(rows[r].key, p, len) == 0) {
+        if (idx.len[r] == len && key_eq(rows[r].key, p, len)) {
             return (int)r;
         }
     }
@@ -348,7 +359,7 @@ static bool take_op(unsigned qual, const struct am_anyval *v, struct am_span_fac
     }
     for (size_t i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
         const struct op_value *ov = &op_values[i];
-        if (ov->qual == qual && am_str_case_eq(s, ov->value)) {
+        if (ov->qual == qual && ov->value.len == s.len && am_str_case_eq(s, ov->value)) {
             out->op = ov->op;
             out->operation = ov->name ? am_str_from(ov->name) : s;
             return true;

@@ -100,6 +100,42 @@ static void map_put(struct series_map *mp, uint64_t hash, void *ptr)
     mp->used++;
 }
 
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+static inline uint32_t load32(const unsigned char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, sizeof(x));
+    return x;
+}
+
+/* a[0..n) == b[0..n), inline: label values are short, a libc call is not. */
+static inline int bytes_eq(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            if (load64(a + i) != load64(b + i)) {
+                return 0;
+            }
+        }
+        return load64(a + n - 8) == load64(b + n - 8);
+    }
+    if (n >= 4) {
+        return load32(a) == load32(b) && load32(a + n - 4) == load32(b + n - 4);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
                          unsigned lc)
 {
@@ -107,8 +143,8 @@ static int entry_matches(const struct series_entry *e, uint32_t m, const struct 
         return 0;
     }
     for (unsigned i = 0; i < lc; i++) {
-        if ((v[i].len > 0 && memcmp(e->values[i], v[i].ptr, v[i].len) != 0) ||
-            e->values[i][v[i].len] != '\0') {
+        const unsigned char *ev = (const unsigned char *)e->values[i];
+        if (!bytes_eq(ev, (const unsigned char *)v[i].ptr, v[i].len) || ev[v[i].len] != '\0') {
             return 0;
         }
     }
@@ -237,12 +273,51 @@ static unsigned label_sanitize(struct am_str *v, size_t max, char *out)
     return why;
 }
 
+#define HASH_K1 0x9E3779B97F4A7C15ULL
+#define HASH_K2 0xBF58476D1CE4E5B9ULL
+
+static inline uint64_t hash_word(uint64_t h, uint64_t x)
+{
+    h = (h ^ x) * HASH_K2;
+    return h ^ (h >> 29);
+}
+
+/* Fold one value (length first, so value boundaries count) into h. */
+static inline uint64_t hash_value(uint64_t h, const unsigned char *p, size_t n)
+{
+    h = hash_word(h, n);
+    if (n >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            h = hash_word(h, load64(p + i));
+        }
+        return i == n ? h : hash_word(h, load64(p + n - 8));
+    }
+    if (n >= 4) {
+        return hash_word(h, ((uint64_t)load32(p) << 32) | load32(p + n - 4));
+    }
+    if (n > 0) {
+        return hash_word(h, ((uint64_t)p[0] << 16) | ((uint64_t)p[n / 2] << 8) | p[n - 1]);
+    }
+    return h;
+}
+
+/*
+ * The label-set hash: one inline pass over every value, word at a time,
+ * then a full-avalanche finish (the top bits pick the registry shard, the
+ * low bits the slot). Internal only: never stored outside the process.
+ */
 static uint64_t labels_hash(uint32_t m, const struct am_str *v, unsigned lc)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ULL * (m + 1);
+    uint64_t h = HASH_K1 * (m + 1);
     for (unsigned i = 0; i < lc; i++) {
-        h = am_hash_seed(v[i].ptr, v[i].len, h);
+        h = hash_value(h, (const unsigned char *)v[i].ptr, v[i].len);
     }
+    h ^= h >> 33;
+    h *= 0xFF51AFD7ED558CCDULL;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ULL;
+    h ^= h >> 33;
     return h;
 }
 
@@ -385,12 +460,16 @@ static struct series_cell *cell_get(struct am_series_store *s, struct series_wsh
     return c;
 }
 
-/* Resolve an observation's label set to its cell in w (slow path on a miss). */
-static int cell_resolve(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o,
-                        struct series_cell **out)
+/*
+ * The miss path of cell_resolve: repair the values (counting truncations),
+ * look the repaired set up again if anything changed, else intern it.
+ */
+static int cell_resolve_slow(struct am_series_store *s, struct series_wshard *w,
+                             const struct am_obs *o, unsigned lc, uint64_t hash,
+                             struct series_cell **out)
 {
-    unsigned lc = am_family_get(o->metric)->label_count;
     struct am_str v[AM_MAX_LABELS];
+    unsigned changed = 0;
     for (unsigned i = 0; i < lc; i++) {
         v[i] = o->labels[i];
         unsigned why =
@@ -398,11 +477,14 @@ static int cell_resolve(struct am_series_store *s, struct series_wshard *w, cons
         for (unsigned r = 0; r < SERIES_TRUNC_COUNT; r++) {
             w->truncated[r] += (why >> r) & 1u;
         }
+        changed |= v[i].ptr != o->labels[i].ptr;
     }
-    uint64_t hash = labels_hash(o->metric, v, lc);
-    *out = map_find(&w->map, hash, o->metric, v, lc, 1);
-    if (*out != NULL) {
-        return AM_OK;
+    if (changed) {
+        hash = labels_hash(o->metric, v, lc);
+        *out = map_find(&w->map, hash, o->metric, v, lc, 1);
+        if (*out != NULL) {
+            return AM_OK;
+        }
     }
     int capped = 0;
     struct series_entry *e = reg_intern(s, hash, o->metric, v, 0, &capped, w->now_ns);
@@ -417,12 +499,25 @@ static int cell_resolve(struct am_series_store *s, struct series_wshard *w, cons
     return *out != NULL ? AM_OK : AM_ENOMEM;
 }
 
-static int obs_valid(const struct am_obs *o)
+/*
+ * Resolve an observation's label set to its cell in w. Interned values are
+ * already clean (valid UTF-8, no NUL, within max_value_bytes), so raw values
+ * that match an interned set byte for byte need no repair: the common case
+ * hashes and probes the raw views and never scans them for UTF-8.
+ */
+static int cell_resolve(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o,
+                        unsigned lc, struct series_cell **out)
 {
-    if ((unsigned)o->metric >= AM_M_COUNT || series_is_synth(o->metric)) {
-        return 0;
+    uint64_t hash = labels_hash(o->metric, o->labels, lc);
+    *out = map_find(&w->map, hash, o->metric, o->labels, lc, 1);
+    if (*out != NULL) {
+        return AM_OK;
     }
-    enum am_metric_type t = am_family_get(o->metric)->type;
+    return cell_resolve_slow(s, w, o, lc, hash, out);
+}
+
+static int obs_valid(const struct am_obs *o, enum am_metric_type t)
+{
     switch (o->kind) {
     case AM_OBS_INC:
         if (t == AM_TYPE_COUNTER) {
@@ -475,10 +570,9 @@ static void entry_update(struct am_series_store *s, const struct am_obs *o,
  * the observation carries none; *rc = AM_ENOMEM when the array cannot be had.
  */
 static struct am_exemplar *exemplar_slot(struct am_series_store *s, struct series_wshard *w,
-                                         const struct am_obs *o, struct series_cell *c,
-                                         unsigned idx, int *rc)
+                                         const struct am_obs *o, enum am_metric_type t,
+                                         struct series_cell *c, unsigned idx, int *rc)
 {
-    enum am_metric_type t = am_family_get(o->metric)->type;
     if (!o->has_exemplar || o->kind == AM_OBS_SET || t == AM_TYPE_GAUGE) {
         return NULL;
     }
@@ -496,20 +590,24 @@ static struct am_exemplar *exemplar_slot(struct am_series_store *s, struct serie
 
 static int apply_one(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o)
 {
-    if (!obs_valid(o)) {
+    if ((unsigned)o->metric >= AM_M_COUNT || series_is_synth(o->metric)) {
+        return AM_EINVAL;
+    }
+    const struct am_family *f = am_family_get(o->metric);
+    enum am_metric_type t = f->type;
+    if (!obs_valid(o, t)) {
         return AM_EINVAL;
     }
     struct series_cell *c;
-    int rc = cell_resolve(s, w, o, &c);
+    int rc = cell_resolve(s, w, o, f->label_count, &c);
     if (rc != AM_OK) {
         return rc;
     }
-    enum am_metric_type t = am_family_get(o->metric)->type;
     unsigned idx = 0;
     if (t == AM_TYPE_HISTOGRAM) {
         idx = bucket_index(s->bounds[o->metric], s->nbounds[o->metric], o->value);
     }
-    struct am_exemplar *ex = exemplar_slot(s, w, o, c, idx, &rc);
+    struct am_exemplar *ex = exemplar_slot(s, w, o, t, c, idx, &rc);
     if (rc != AM_OK) {
         return rc;
     }
@@ -539,11 +637,19 @@ int am_series_apply(struct am_series_store *s, unsigned shard, const struct am_o
     if (shard >= s->nshards) {
         return AM_EINVAL;
     }
+    return am_series_apply_at(s, shard, obs, n, am_clock_wall(s->clock));
+}
+
+int am_series_apply_at(struct am_series_store *s, unsigned shard, const struct am_obs *obs,
+                       size_t n, uint64_t wall_ns)
+{
+    if (shard >= s->nshards) {
+        return AM_EINVAL;
+    }
     struct series_wshard *w = &s->shards[shard];
     int first = AM_OK;
-    uint64_t now = am_clock_wall(s->clock);
     pthread_mutex_lock(&w->mu);
-    w->now_ns = now;
+    w->now_ns = wall_ns;
     for (size_t i = 0; i < n; i++) {
         int rc = apply_one(s, w, &obs[i]);
         if (rc != AM_OK && first == AM_OK) {

@@ -15,6 +15,7 @@
 
 #include "am/alloc.h"
 #include "am/classify.h"
+#include "am/clock.h"
 #include "am/conv.h"
 #include "am/derive.h"
 #include "am/quality.h"
@@ -151,13 +152,14 @@ static void resalt(struct bspan *b, uint64_t salt)
 struct ctx {
     struct am_series_store *series;
     unsigned long calls;
+    uint64_t wall_ns; /* read once per batch, as the daemon does per request */
 };
 
 static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
 {
     struct ctx *c = ud;
     c->calls++;
-    am_series_apply(c->series, 0, obs, n);
+    am_series_apply_at(c->series, 0, obs, n, c->wall_ns);
 }
 
 static double cpu_s(void)
@@ -174,7 +176,7 @@ int main(int argc, char **argv)
     size_t max_pending = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 65536;
     struct bspan *b = am_xcalloc(SPANS, sizeof(*b));
     struct am_series_opts so = {.shards = 1};
-    struct ctx c = {am_series_create(&so), 0};
+    struct ctx c = {am_series_create(&so), 0, 0};
     struct am_obs_sink sink = {sink_apply, &c};
     struct am_conv_opts co = {.shards = 64, .idle_timeout_ns = 1800ull * 1000000000ull};
     struct am_conv *conv = am_conv_create(&co);
@@ -192,6 +194,7 @@ int main(int argc, char **argv)
     double t0 = cpu_s();
     for (unsigned k = 0; k < batches; k++) {
         resalt(b, rng());
+        c.wall_ns = am_clock_wall(am_clock_system());
         for (unsigned n = 0; n < SPANS; n++) {
             struct am_span_facts f;
             am_classify(&b[n].ts.span, &f);

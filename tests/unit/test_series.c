@@ -313,16 +313,65 @@ static void test_series_label_values_repaired_and_counted(void **st)
         o.labels[0] = (struct am_str){cases[i].in, cases[i].len};
         apply1(s, 0, o);
         apply1(s, 0, o); /* second time: same series, counted again */
+        o.labels[0] = am_str_from(cases[i].want);
+        apply1(s, 0, o); /* the repaired value itself: same series, not counted */
         struct recs *rs = snapshot(s);
         const struct rec *r = find(rs, AM_M_AGENT_REQUEST_TOKENS, cases[i].want);
         assert_non_null(r);
-        assert_int_equal(r->count, 2);
+        assert_int_equal(r->count, 3);
         const struct rec *inv = find(rs, AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, "invalid_utf8");
         const struct rec *tl = find(rs, AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, "too_long");
         assert_true(inv ? inv->value == 2 * cases[i].invalid : cases[i].invalid == 0);
         assert_true(tl ? tl->value == 2 * cases[i].too_long : cases[i].too_long == 0);
         am_series_destroy(s);
     }
+}
+
+/* Label sets that differ only where values split, or in one byte at each
+ * length the hash and compare handle differently, are distinct series. */
+static void test_series_near_label_sets_distinct_exact(void **st)
+{
+    static const char *const sets[][3] = {
+        {"ab", "c", ""},
+        {"a", "bc", ""},
+        {"abc", "", ""},
+        {"", "abc", ""},
+        {"", "", "abc"},
+        {"x", "", ""},
+        {"y", "", ""},
+        {"abcd", "", ""},
+        {"abce", "", ""},
+        {"abcdefg", "", ""},
+        {"abcdefh", "", ""},
+        {"bbcdefg", "", ""},
+        {"abcdefgh", "", ""},
+        {"abcdefgi", "", ""},
+        {"abcdefghijklmnop", "", ""},
+        {"abcdefghijklmnoq", "", ""},
+        {"abcdefghijklmnopq", "", ""},
+        {"abcdefghijklmnopr", "", ""},
+        {"bbcdefghijklmnopq", "", ""},
+        {"abcdefghXjklmnopq", "", ""},
+    };
+    const size_t n = sizeof(sets) / sizeof(sets[0]);
+    struct am_series_store *s = mk(2, 0, 0);
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < n; i++) {
+            apply1(s, (unsigned)(i + k) % 2,
+                   ob(AM_M_AGENT_TOKEN_USAGE_TOTAL, AM_OBS_INC, (double)(i + 1), sets[i][0],
+                      sets[i][1], sets[i][2]));
+        }
+    }
+    struct recs *rs = snapshot(s);
+    assert_int_equal(count_of(rs, AM_M_AGENT_TOKEN_USAGE_TOTAL), n);
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "%s|%s|%s", sets[i][0], sets[i][1], sets[i][2]);
+        const struct rec *r = find(rs, AM_M_AGENT_TOKEN_USAGE_TOTAL, want);
+        assert_non_null(r);
+        assert_true(r->value == 3.0 * (double)(i + 1));
+    }
+    am_series_destroy(s);
 }
 
 static void test_series_malformed_obs_rejected_rest_applied(void **st)
@@ -653,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_series_bucket_override_used_invalid_rejected),
         cmocka_unit_test(test_series_each_alloc_failure_consistent),
         cmocka_unit_test(test_series_memory_within_budget),
+        cmocka_unit_test(test_series_near_label_sets_distinct_exact),
         cmocka_unit_test(test_series_exemplars_latest_across_shards),
     };
     return cmocka_run_group_tests_name("series", tests, NULL, NULL);
