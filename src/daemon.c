@@ -275,6 +275,37 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     return d;
 }
 
+/* Bucket bounds of a reloaded config apply to histogram families that have
+ * no series yet; a family with series keeps its buckets (re-bucketing would
+ * lose them), which is logged. */
+static void reload_buckets(struct am_daemon *d, const struct am_config *cfg)
+{
+    for (unsigned m = 0; m < AM_M_COUNT; m++) {
+        const struct am_family *f = am_family_get(m);
+        if (f->type != AM_TYPE_HISTOGRAM) {
+            continue;
+        }
+        struct am_bucket_override want = {.metric = m, .count = f->bucket_count};
+        memcpy(want.bounds, f->buckets, sizeof(want.bounds));
+        for (size_t i = 0; i < cfg->bucket_count; i++) {
+            if (cfg->buckets[i].metric == (enum am_metric)m) {
+                want = cfg->buckets[i];
+            }
+        }
+        unsigned n = 0;
+        const double *have = am_series_bounds(d->series, m, &n);
+        if (n == want.count && memcmp(have, want.bounds, n * sizeof(double)) == 0) {
+            continue;
+        }
+        if (am_series_set_buckets(d->series, &want) != AM_OK) {
+            AM_LOG_WARN("daemon",
+                        "reload: %s already has series; its buckets change at the "
+                        "next restart",
+                        f->name);
+        }
+    }
+}
+
 /* SIGHUP: re-read the file; swap pricing and processor settings. Series,
  * listeners and buckets of existing metrics stay as they are. A bad file
  * is logged and the running config kept. */
@@ -301,6 +332,7 @@ static void reload(struct am_daemon *d)
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
     am_assembly_configure(d, &cfg);
+    reload_buckets(d, &cfg);
     if (load_security(d, &d->cfg) != 0) {
         AM_LOG_ERROR("daemon", "reload: kept the running TLS context or token where a file "
                                "failed to load");

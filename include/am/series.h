@@ -86,6 +86,13 @@ typedef void (*am_series_visit_cb)(void *ud, const struct am_series_view *v);
  * Memory used during the visit is bounded by one family's series. */
 void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud);
 
+/* Reload: new bucket bounds for a histogram family that has no series yet
+ * (existing series keep theirs, so no series is lost or re-bucketed).
+ * Returns AM_OK, AM_EAGAIN when the family already has series, or
+ * AM_EINVAL for a non-histogram family or bounds that are not finite and
+ * strictly increasing. Thread-safe against concurrent am_series_apply. */
+int am_series_set_buckets(struct am_series_store *s, const struct am_bucket_override *b);
+
 /* Number of distinct label sets of metric m (the overflow series included). */
 size_t am_series_count(struct am_series_store *s, enum am_metric m);
 

@@ -351,6 +351,52 @@ static struct series_entry *entry_new(struct am_series_store *s, struct series_r
     return e;
 }
 
+static int bounds_valid(const struct am_bucket_override *b)
+{
+    if ((unsigned)b->metric >= AM_M_COUNT || b->count > AM_MAX_BUCKETS ||
+        am_family_get(b->metric)->type != AM_TYPE_HISTOGRAM) {
+        return 0;
+    }
+    for (unsigned i = 0; i < b->count; i++) {
+        if (!isfinite(b->bounds[i]) || (i > 0 && !(b->bounds[i] > b->bounds[i - 1]))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+enum { FAM_OPEN = 0, FAM_FROZEN = 1, FAM_UPDATING = 2 };
+
+/* Before family m's first label set exists: no bounds change after this. */
+static void family_freeze(struct am_series_store *s, uint32_t m)
+{
+    for (;;) {
+        int st = atomic_load(&s->fam_state[m]);
+        if (st == FAM_FROZEN) {
+            return;
+        }
+        if (st == FAM_OPEN && atomic_compare_exchange_weak(&s->fam_state[m], &st, FAM_FROZEN)) {
+            return;
+        }
+        /* FAM_UPDATING: a reload is copying at most 32 doubles */
+    }
+}
+
+int am_series_set_buckets(struct am_series_store *s, const struct am_bucket_override *b)
+{
+    if (!bounds_valid(b)) {
+        return AM_EINVAL;
+    }
+    int open = FAM_OPEN;
+    if (!atomic_compare_exchange_strong(&s->fam_state[b->metric], &open, FAM_UPDATING)) {
+        return AM_EAGAIN; /* series exist: their buckets stay */
+    }
+    s->nbounds[b->metric] = b->count;
+    memcpy(s->bounds[b->metric], b->bounds, b->count * sizeof(double));
+    atomic_store(&s->fam_state[b->metric], FAM_OPEN);
+    return AM_OK;
+}
+
 /* Take one of family m's max_series slots; 0 when the cap is reached. */
 static int cap_take(struct am_series_store *s, uint32_t m)
 {
@@ -391,6 +437,7 @@ static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash,
         *capped = 1;
         goto out;
     }
+    family_freeze(s, m);
     e = entry_new(s, rs, hash, m, v, lc);
     if (e == NULL) {
         if (!as_overflow) {
@@ -658,20 +705,6 @@ int am_series_apply_at(struct am_series_store *s, unsigned shard, const struct a
     }
     pthread_mutex_unlock(&w->mu);
     return first;
-}
-
-static int bounds_valid(const struct am_bucket_override *b)
-{
-    if ((unsigned)b->metric >= AM_M_COUNT || b->count > AM_MAX_BUCKETS ||
-        am_family_get(b->metric)->type != AM_TYPE_HISTOGRAM) {
-        return 0;
-    }
-    for (unsigned i = 0; i < b->count; i++) {
-        if (!isfinite(b->bounds[i]) || (i > 0 && !(b->bounds[i] > b->bounds[i - 1]))) {
-            return 0;
-        }
-    }
-    return 1;
 }
 
 static int store_bounds(struct am_series_store *s, const struct am_series_opts *opts)

@@ -95,6 +95,10 @@ struct am_series_store {
     unsigned nbounds[AM_M_COUNT];
     double bounds[AM_M_COUNT][AM_MAX_BUCKETS];
     atomic_size_t fam_count[AM_M_COUNT]; /* regular label sets per family */
+    /* FAM_OPEN until a family's first label set is interned, then
+     * FAM_FROZEN for good: its bounds never change once a cell may use
+     * them. am_series_set_buckets holds FAM_UPDATING while it writes. */
+    atomic_int fam_state[AM_M_COUNT];
     _Atomic(struct series_entry *) overflow_entry[AM_M_COUNT];
     atomic_size_t bytes;
     const struct am_clock *clock;

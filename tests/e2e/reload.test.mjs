@@ -69,13 +69,42 @@ test('SIGHUP: new prices apply, series survive, a bad file is refused', async ()
     assert.equal(await cost(c), 2);
 
     const base = readFileSync(c.configPath, 'utf8');
-    writeFileSync(c.configPath, base.replace('input: 2,', 'input: 5,'));
+    // New buckets: agent_request_duration_seconds has no series yet and takes
+    // them; model_inference_duration_seconds has series and keeps its own.
+    const buckets = `processors:
+  genai:
+    buckets:
+      agent_request_duration_seconds: [0.1, 7]
+      model_inference_duration_seconds: [42]
+`;
+    writeFileSync(c.configPath, base.replace('input: 2,', 'input: 5,') + buckets);
     c.child.kill('SIGHUP');
     assert.ok(await waitFor(() => /reloaded/.test(c.output)), `no reload logged:\n${c.output}`);
     await post(c, 2);
     assert.equal(await cost(c), 7, 'the old cost is kept and the new price applies');
-    const m = (await c.scrape()).m;
+    let m = (await c.scrape()).m;
     assert.equal(m.get('model_inference_calls_total', { agent_name: 'reloader', model_id: 'gpt-4o' }), 2);
+    assert.match(c.output, /model_inference_duration_seconds already has series/);
+    assert.equal(m.get('model_inference_duration_seconds_bucket', { agent_name: 'reloader', model_id: 'gpt-4o', le: '0.2' }), 2);
+    assert.equal(m.get('model_inference_duration_seconds_bucket', { agent_name: 'reloader', model_id: 'gpt-4o', le: '42' }), undefined);
+    const agent = JSON.parse(chatSpan(9));
+    const sp = agent.resourceSpans[0].scopeSpans[0].spans[0];
+    sp.endTimeUnixNano = '1700000005000000000';
+    sp.attributes = [
+      { key: 'gen_ai.operation.name', value: { stringValue: 'invoke_agent' } },
+      { key: 'gen_ai.agent.name', value: { stringValue: 'reloader' } },
+    ];
+    const r = await request(c.httpPort, {
+      method: 'POST',
+      path: '/v1/traces',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(agent),
+    });
+    assert.equal(r.status, 200);
+    m = (await c.scrape()).m;
+    assert.equal(m.get('agent_request_duration_seconds_bucket', { agent_name: 'reloader', le: '0.1' }), 0);
+    assert.equal(m.get('agent_request_duration_seconds_bucket', { agent_name: 'reloader', le: '7' }), 1);
+    assert.equal(m.get('agent_request_duration_seconds_bucket', { agent_name: 'reloader', le: '0.5' }), undefined);
 
     writeFileSync(c.configPath, `${base}\nnot_a_key: 1\n`);
     c.child.kill('SIGHUP');

@@ -686,9 +686,42 @@ static void test_series_exemplars_latest_across_shards(void **st)
     am_series_destroy(s);
 }
 
+/* Reload: new buckets apply to a family with no series, never to one that
+ * has series (they keep theirs). */
+static void test_series_set_buckets_only_before_first_series(void **st)
+{
+    (void)st;
+    struct am_series_opts so = {.shards = 2};
+    struct am_series_store *s = am_series_create(&so);
+    struct am_bucket_override b = {
+        .metric = AM_M_AGENT_REQUEST_DURATION, .count = 2, .bounds = {0.25, 4}};
+    assert_int_equal(am_series_set_buckets(s, &b), AM_OK);
+    unsigned n = 0;
+    const double *bounds = am_series_bounds(s, AM_M_AGENT_REQUEST_DURATION, &n);
+    assert_int_equal(n, 2);
+    assert_true(bounds[0] == 0.25 && bounds[1] == 4);
+    struct am_obs o = {.metric = AM_M_AGENT_REQUEST_DURATION, .kind = AM_OBS_OBSERVE, .value = 3};
+    o.labels[0] = AM_STR("a");
+    assert_int_equal(am_series_apply(s, 1, &o, 1), AM_OK);
+    struct am_bucket_override later = {
+        .metric = AM_M_AGENT_REQUEST_DURATION, .count = 1, .bounds = {100}};
+    assert_int_equal(am_series_set_buckets(s, &later), AM_EAGAIN);
+    bounds = am_series_bounds(s, AM_M_AGENT_REQUEST_DURATION, &n);
+    assert_int_equal(n, 2);
+    assert_true(bounds[1] == 4);
+    struct am_bucket_override counter = {
+        .metric = AM_M_AGENT_REQUESTS_TOTAL, .count = 1, .bounds = {1}};
+    assert_int_equal(am_series_set_buckets(s, &counter), AM_EINVAL);
+    struct am_bucket_override unsorted = {
+        .metric = AM_M_AGENT_REQUEST_TOKENS, .count = 2, .bounds = {2, 1}};
+    assert_int_equal(am_series_set_buckets(s, &unsorted), AM_EINVAL);
+    am_series_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_series_set_buckets_only_before_first_series),
         cmocka_unit_test(test_series_counter_inc_sums_exactly),
         cmocka_unit_test(test_series_histogram_bounds_inclusive_exact),
         cmocka_unit_test(test_series_two_shards_merged_sums),
