@@ -68,6 +68,7 @@ async function startPrometheus(port) {
       `--storage.tsdb.path=${path.join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--web.enable-remote-write-receiver',
+      '--enable-feature=exemplar-storage',
     ],
     port,
     '/-/ready',
@@ -249,6 +250,17 @@ describe('remote_write to real receivers', () => {
         assert.equal(await settle(() => promValue(promPort, sel), want), want, `Prometheus ${sel}`);
         assert.equal(await settle(() => vmValue(vmPort, sel), want), want, `VictoriaMetrics ${sel}`);
       }
+      // Exemplars travel too: the counter's links to the invoke_agent span.
+      const ex = await waitFor(async () => {
+        const now = Date.now() / 1000;
+        const q = encodeURIComponent('agent_requests_total{agent_name="rw-bot"}');
+        const j = await getJson(promPort, `/api/v1/query_exemplars?query=${q}&start=${now - 600}&end=${now + 60}`);
+        return j.data.length > 0 ? j.data[0].exemplars[0] : undefined;
+      }, { timeoutMs: 20000, interval: 200 });
+      assert.ok(ex, 'no exemplar reached Prometheus');
+      assert.match(ex.labels.trace_id, /^[0-9a-f]{32}$/);
+      assert.match(ex.labels.span_id, /^[0-9a-f]{16}$/);
+      assert.equal(Number(ex.value), 1);
       // The collector's own account: samples sent to both, nothing dropped.
       const self = (await c.scrape()).m;
       for (const port of [promPort, vmPort]) {
