@@ -186,88 +186,108 @@ static const struct op_value op_values[] = {
 /*
  * The key index: open addressing over 256 slots, hashed on the length and
  * the first and last 8 bytes of a key (every key is at least MIN_KEY long).
- * It is built once, at first use, from `rows` and is read-only afterwards;
- * this is the only state classify has. `rows_of[r]`, for the first row r
- * of each key, has a bit for every row with that key (traceloop.entity.name
- * serves two facts).
+ * A slot holds those two words, the one at offset 8 and the length, so a
+ * lookup of a key of up to 24 bytes compares them without touching the key
+ * text; longer keys compare their other middle words against `rows`. It is built once, at first
+ * use, from `rows` and is read-only afterwards; this is the only state classify has. A slot's
+ * `rows` has a bit for every row with its key (traceloop.entity.name serves two facts); `alt` is
+ * the second such row, or EMPTY.
  */
 #define NSLOTS 256
 #define EMPTY 0xff
 #define MIN_KEY 8
 
+struct slot {
+    uint64_t first;
+    uint64_t last;
+    uint64_t mid; /* bytes 8..16, when len > 16 */
+    uint64_t rows;
+    uint32_t len; /* 0: free */
+    unsigned char row;
+    unsigned char alt;
+};
+
 static struct {
-    unsigned char slot[NSLOTS];
-    uint64_t rows_of[NROWS];
-    unsigned char len[NROWS];
-    unsigned char tl_kind_row; /* the traceloop.span.kind row */
+    struct slot slot[NSLOTS];
+    unsigned char tl_kind_row;                          /* the traceloop.span.kind row */
+    unsigned char op_lo[Q_TL_AGENT], op_hi[Q_TL_AGENT]; /* op_values range per qual */
 } idx;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
 
-static uint64_t load8(const char *p)
+static inline uint64_t load8(const char *p)
 {
     uint64_t v;
     memcpy(&v, p, sizeof(v));
     return v;
 }
 
-static unsigned key_hash(const char *p, size_t len)
+static inline unsigned key_hash(uint64_t first, uint64_t last, size_t len)
 {
-    uint64_t h = load8(p) * 0x9e3779b97f4a7c15u;
-    h ^= load8(p + len - 8) * 0xc2b2ae3d27d4eb4fu;
-    h ^= (uint64_t)len * 0x165667b19e3779f9u;
-    h ^= h >> 29;
-    h *= 0xff51afd7ed558ccdu;
+    uint64_t h = (first ^ (last * 0xc2b2ae3d27d4eb4fu) ^ len) * 0x9e3779b97f4a7c15u;
     return (unsigned)(h >> 56);
 }
 
-/* a[0..len) == b[0..len) for len >= 8, word at a time (no libc call). */
-static bool key_eq(const char *a, const char *b, size_t len)
+/* The slot of key, or NULL. */
+static inline const struct slot *key_find(const char *p, size_t len)
 {
-    for (size_t i = 0; i + 8 <= len; i += 8) {
-        if (load8(a + i) != load8(b + i)) {
-            return false;
-        }
+    if (len < MIN_KEY) {
+        return NULL;
     }
-    return load8(a + len - 8) == load8(b + len - 8);
-}
-
-/* Row index of key, or -1. */
-static int key_find(const char *p, size_t len)
-{
-    if (len < MIN_KEY || len > 255) {
-        return -1;
-    }
-    for (unsigned s = key_hash(p, len);; s = (s + 1) & (NSLOTS - 1)) {
-        unsigned r = idx.slot[s];
-        if (r == EMPTY) {
-            return -1;
+    uint64_t first = load8(p);
+    uint64_t last = load8(p + len - 8);
+    for (unsigned s = key_hash(first, last, len);; s = (s + 1) & (NSLOTS - 1)) {
+        const struct slot *sl = &idx.slot[s];
+        if (sl->len == 0) {
+            return NULL;
         }
-        if (idx.len[r] == len && key_eq(rows[r].key, p, len)) {
-            return (int)r;
+        if (sl->len != len || sl->first != first || sl->last != last ||
+            (len > 16 && sl->mid != load8(p + 8))) {
+            continue;
+        }
+        const char *k = rows[sl->row].key;
+        size_t i = 16;
+        while (i + 8 < len && load8(k + i) == load8(p + i)) {
+            i += 8;
+        }
+        if (i + 8 >= len) {
+            return sl;
         }
     }
 }
 
 static void idx_build(void)
 {
-    memset(idx.slot, EMPTY, sizeof(idx.slot));
     for (unsigned r = 0; r < NROWS; r++) {
-        size_t len = strlen(rows[r].key);
-        idx.len[r] = (unsigned char)len;
-        int prev = key_find(rows[r].key, len);
-        if (prev >= 0) {
-            idx.rows_of[prev] |= UINT64_C(1) << r;
+        const char *k = rows[r].key;
+        size_t len = strlen(k);
+        struct slot *sl = (struct slot *)key_find(k, len);
+        if (sl != NULL) {
+            sl->rows |= UINT64_C(1) << r;
+            sl->alt = (unsigned char)r;
             continue;
         }
-        idx.rows_of[r] = UINT64_C(1) << r;
         if (rows[r].qual == Q_OP_TRACELOOP) {
             idx.tl_kind_row = (unsigned char)r;
         }
-        unsigned s = key_hash(rows[r].key, len);
-        while (idx.slot[s] != EMPTY) {
+        unsigned s = key_hash(load8(k), load8(k + len - 8), len);
+        while (idx.slot[s].len != 0) {
             s = (s + 1) & (NSLOTS - 1);
         }
-        idx.slot[s] = (unsigned char)r;
+        struct slot *ns = &idx.slot[s];
+        ns->first = load8(k);
+        ns->last = load8(k + len - 8);
+        ns->mid = len > 16 ? load8(k + 8) : 0;
+        ns->rows = UINT64_C(1) << r;
+        ns->len = (uint32_t)len;
+        ns->row = (unsigned char)r;
+        ns->alt = EMPTY;
+    }
+    for (unsigned i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
+        unsigned q = op_values[i].qual;
+        if (idx.op_hi[q] == 0) {
+            idx.op_lo[q] = (unsigned char)i;
+        }
+        idx.op_hi[q] = (unsigned char)(i + 1);
     }
 }
 
@@ -282,14 +302,15 @@ static void scan(const struct am_attrs *attrs, struct seen *sn)
     sn->mask = 0;
     for (size_t i = 0; i < attrs->count; i++) {
         const struct am_kv *kv = &attrs->items[i];
-        int r = key_find(kv->key.ptr, kv->key.len);
-        if (r < 0 || (sn->mask & (UINT64_C(1) << r)) != 0) {
+        const struct slot *sl = key_find(kv->key.ptr, kv->key.len);
+        if (sl == NULL || (sn->mask & sl->rows) != 0) {
             continue; /* unknown key, or a repeated one: the first wins */
         }
-        for (uint64_t m = idx.rows_of[r]; m != 0; m &= m - 1) {
-            sn->val[__builtin_ctzll(m)] = &kv->val;
+        sn->val[sl->row] = &kv->val;
+        if (sl->alt != EMPTY) {
+            sn->val[sl->alt] = &kv->val;
         }
-        sn->mask |= idx.rows_of[r];
+        sn->mask |= sl->rows;
     }
 }
 
@@ -350,6 +371,27 @@ static bool cstr_case_eq(struct am_str s, const char *c)
     return am_str_case_eq(s, am_str_from(c));
 }
 
+/*
+ * The op_values entry of qual matching s ASCII case-insensitively, or NULL.
+ * Values within one qual differ case-insensitively, so the exact spelling,
+ * tried first, finds the same entry.
+ */
+static const struct op_value *op_find(unsigned qual, struct am_str s)
+{
+    for (unsigned i = idx.op_lo[qual]; i < idx.op_hi[qual]; i++) {
+        const struct op_value *ov = &op_values[i];
+        if (ov->value.len == s.len && memcmp(ov->value.ptr, s.ptr, s.len) == 0) {
+            return ov;
+        }
+    }
+    for (unsigned i = idx.op_lo[qual]; i < idx.op_hi[qual]; i++) {
+        if (am_str_case_eq(s, op_values[i].value)) {
+            return &op_values[i];
+        }
+    }
+    return NULL;
+}
+
 /* Map one operation row's value; false when the dialect value is unknown. */
 static bool take_op(unsigned qual, const struct am_anyval *v, struct am_span_facts *out)
 {
@@ -357,13 +399,11 @@ static bool take_op(unsigned qual, const struct am_anyval *v, struct am_span_fac
     if (!val_str(v, &s)) {
         return false;
     }
-    for (size_t i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
-        const struct op_value *ov = &op_values[i];
-        if (ov->qual == qual && ov->value.len == s.len && am_str_case_eq(s, ov->value)) {
-            out->op = ov->op;
-            out->operation = ov->name ? am_str_from(ov->name) : s;
-            return true;
-        }
+    const struct op_value *ov = op_find(qual, s);
+    if (ov != NULL) {
+        out->op = ov->op;
+        out->operation = ov->name ? am_str_from(ov->name) : s;
+        return true;
     }
     if (qual != Q_OP_SEMCONV) {
         return false;
@@ -380,19 +420,28 @@ static bool tl_kind_is(const struct seen *sn, const char *kind)
     return v && val_str(v, &s) && cstr_case_eq(s, kind);
 }
 
-static bool take_str(const struct row *rw, const struct seen *sn, const struct am_anyval *v,
-                     struct am_str *dst)
+/* A qualified string row's condition and cut; false when it does not apply. */
+static bool str_qual(unsigned qual, const struct seen *sn, struct am_str *s)
 {
-    struct am_str s;
-    if ((rw->qual == Q_TL_AGENT && !tl_kind_is(sn, "agent")) ||
-        (rw->qual == Q_TL_TOOL && !tl_kind_is(sn, "tool")) || !val_str(v, &s)) {
+    if ((qual == Q_TL_AGENT && !tl_kind_is(sn, "agent")) ||
+        (qual == Q_TL_TOOL && !tl_kind_is(sn, "tool"))) {
         return false;
     }
-    if (rw->qual == Q_CUT_DOT) {
-        const char *dot = memchr(s.ptr, '.', s.len);
-        if (dot && dot != s.ptr) {
-            s.len = (size_t)(dot - s.ptr);
+    if (qual == Q_CUT_DOT) {
+        const char *dot = memchr(s->ptr, '.', s->len);
+        if (dot && dot != s->ptr) {
+            s->len = (size_t)(dot - s->ptr);
         }
+    }
+    return true;
+}
+
+static inline bool take_str(const struct row *rw, const struct seen *sn, const struct am_anyval *v,
+                            struct am_str *dst)
+{
+    struct am_str s;
+    if (!val_str(v, &s) || (rw->qual != Q_NONE && !str_qual(rw->qual, sn, &s))) {
+        return false;
     }
     *dst = s;
     return true;

@@ -20,10 +20,13 @@ static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kin
                            double value)
 {
     struct am_obs *o = &em->out[em->n++];
-    memset(o, 0, sizeof(*o));
+    /* Field by field: the callers set the labels they use; no whole-struct memset. */
     o->metric = m;
     o->kind = kind;
     o->value = value;
+    for (size_t i = 0; i < AM_MAX_LABELS; i++) {
+        o->labels[i] = (struct am_str){NULL, 0};
+    }
     memcpy(o->trace_id, em->trace_id, sizeof(o->trace_id));
     memcpy(o->span_id, em->span_id, sizeof(o->span_id));
     o->has_exemplar = 1;

@@ -6,8 +6,11 @@
  * budget on attribute-heavy spans (numbers in docs/design/otlp.md), so these
  * are decoded here with the same rules nanopb applies: last scalar wins,
  * unknown fields skipped, a known field with the wrong wire type rejected.
- * Strings and bytes are views into the body; arrays are pre-counted and
- * allocated once in the arena. AnyValue nesting is capped.
+ * Strings and bytes are views into the body. A span's and an event's
+ * attributes and events are decoded in one pass into a stack buffer, copied
+ * to the arena once at the end (growing in the arena by doubling past the
+ * buffer); nested arrays are pre-counted and allocated once in the arena.
+ * AnyValue nesting is capped.
  */
 #include <string.h>
 
@@ -59,6 +62,58 @@ static void *alloc_n(struct am_otlp_dec *d, size_t n, size_t size)
         return NULL;
     }
     return am_arena_alloc(d->arena, n * size);
+}
+
+/*
+ * A vector filled in one pass: items start in a caller's stack buffer and
+ * move to the arena, doubling, when it fills; vec_finish copies them to an
+ * exactly sized arena array unless they already live in the arena.
+ */
+struct vec {
+    void *items;
+    size_t n, cap, size;
+    bool on_stack;
+};
+
+static void vec_init(struct vec *v, void *buf, size_t cap, size_t size)
+{
+    *v = (struct vec){buf, 0, cap, size, true};
+}
+
+/* The next slot, or NULL when the arena budget is exhausted. */
+static void *vec_push(struct am_otlp_dec *d, struct vec *v)
+{
+    if (v->n == v->cap) {
+        void *grown = alloc_n(d, v->cap * 2, v->size);
+        if (grown == NULL) {
+            return NULL;
+        }
+        memcpy(grown, v->items, v->n * v->size);
+        v->items = grown;
+        v->cap *= 2;
+        v->on_stack = false;
+    }
+    return (unsigned char *)v->items + v->n++ * v->size;
+}
+
+/* The items in the arena (NULL when none); false when the budget is exhausted. */
+static bool vec_finish(struct am_otlp_dec *d, struct vec *v, void **out)
+{
+    *out = NULL;
+    if (v->n == 0) {
+        return true;
+    }
+    if (!v->on_stack) {
+        *out = v->items;
+        return true;
+    }
+    void *p = alloc_n(d, v->n, v->size);
+    if (p == NULL) {
+        return false;
+    }
+    memcpy(p, v->items, v->n * v->size);
+    *out = p;
+    return true;
 }
 
 /* Pre-count, allocate, then fill: ArrayValue.values (field 1). */
@@ -265,51 +320,67 @@ int am_otlp_pb_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
     return dec_kv(d, p, end, kv, 0);
 }
 
-/* Decode one attribute into the next slot of a pre-counted array. */
-static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end,
-                   struct am_attrs *a, struct am_kv *items)
+/* Decode one attribute into the next slot of kvs. */
+static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, struct vec *kvs)
 {
     const uint8_t *q = NULL;
     size_t len = 0;
     if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
         return AM_EINVAL;
     }
-    struct am_kv *kv = &items[a->count++];
-    a->items = items;
+    struct am_kv *kv = vec_push(d, kvs);
+    if (kv == NULL) {
+        return oom(d);
+    }
     return dec_kv(d, q, q + len, kv, 0);
 }
+
+/* kvs into their arena array as *a. */
+static int kvs_finish(struct am_otlp_dec *d, struct vec *kvs, struct am_attrs *a)
+{
+    void *items = NULL;
+    if (!vec_finish(d, kvs, &items)) {
+        return oom(d);
+    }
+    a->items = items;
+    a->count = kvs->n;
+    return AM_OK;
+}
+
+/* Attributes a span or an event decodes on the stack before the arena. */
+#define STACK_KVS 32
+#define STACK_EVENTS 8
 
 static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
                      struct am_span_event *ev)
 {
-    size_t n = 0;
-    size_t unused = 0;
-    if (count2(d, p, end, 3, &n, 0, &unused) != AM_OK) {
-        return AM_EINVAL;
-    }
-    struct am_kv *items = alloc_n(d, n, sizeof(*items));
-    if (n > 0 && items == NULL) {
-        return oom(d);
-    }
+    struct am_kv buf[STACK_KVS];
+    struct vec kvs;
+    vec_init(&kvs, buf, STACK_KVS, sizeof(buf[0]));
     uint32_t f = 0;
     unsigned wt = 0;
     const uint8_t *q = NULL;
     size_t len = 0;
     while (p < end) {
-        (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
+        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+            return AM_EINVAL;
+        }
         int rc = AM_OK;
         if (f == 1) {
             WANT(wt, WT_I64, "event.time_unix_nano: wrong wire type");
-            ev->time_ns = am_otlp_le64(p); /* count2 checked the 8 bytes */
+            if (end - p < 8) {
+                return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
+            }
+            ev->time_ns = am_otlp_le64(p);
             p += 8;
         } else if (f == 2) {
             WANT(wt, WT_LEN, "event.name: wrong wire type");
-            (void)am_otlp_len(&p, end, &q, &len, &d->why);
+            rc = am_otlp_len(&p, end, &q, &len, &d->why);
             ev->name.ptr = (const char *)q;
             ev->name.len = len;
         } else if (f == 3) {
             WANT(wt, WT_LEN, "event.attributes: wrong wire type");
-            rc = kv_slot(d, &p, end, &ev->attrs, items);
+            rc = kv_slot(d, &p, end, &kvs);
         } else {
             rc = am_otlp_skip(&p, end, wt, &d->why);
         }
@@ -317,7 +388,7 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
             return rc;
         }
     }
-    return AM_OK;
+    return kvs_finish(d, &kvs, &ev->attrs);
 }
 
 static int dec_status(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
@@ -419,8 +490,7 @@ static int span_id_field(struct am_otlp_dec *d, uint32_t f, const uint8_t *q, si
 
 /* One Span field whose tag has been read and whose wire type matches. */
 static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, uint32_t f,
-                      struct am_span *s, struct am_kv *kvs, struct am_span_event *evs,
-                      unsigned *seen)
+                      struct am_span *s, struct vec *kvs, struct vec *evs, unsigned *seen)
 {
     const uint8_t *q = NULL;
     size_t len = 0;
@@ -441,7 +511,12 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
             return AM_OK;
         }
         if (f == 11) {
-            return dec_event(d, q, q + len, &evs[s->event_count++]);
+            struct am_span_event *ev = vec_push(d, evs);
+            if (ev == NULL) {
+                return oom(d);
+            }
+            memset(ev, 0, sizeof(*ev));
+            return dec_event(d, q, q + len, ev);
         }
         if (f == 15) {
             return dec_status(d, q, q + len, s);
@@ -462,7 +537,7 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
         *pp += 8;
         return AM_OK;
     case 9:
-        return kv_slot(d, pp, end, &s->attrs, kvs);
+        return kv_slot(d, pp, end, kvs);
     default:
         return am_otlp_skip(pp, end, span_wt[f], &d->why);
     }
@@ -470,20 +545,12 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
 
 int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, struct am_span *s)
 {
-    size_t nkv = 0;
-    size_t nev = 0;
-    if (count2(d, p, end, 9, &nkv, 11, &nev) != AM_OK) {
-        return AM_EINVAL;
-    }
-    struct am_kv *kvs = alloc_n(d, nkv, sizeof(*kvs));
-    struct am_span_event *evs = alloc_n(d, nev, sizeof(*evs));
-    if ((nkv > 0 && kvs == NULL) || (nev > 0 && evs == NULL)) {
-        return oom(d);
-    }
-    if (nev > 0) {
-        memset(evs, 0, nev * sizeof(*evs));
-    }
-    s->events = evs;
+    struct am_kv kv_buf[STACK_KVS];
+    struct am_span_event ev_buf[STACK_EVENTS];
+    struct vec kvs;
+    struct vec evs;
+    vec_init(&kvs, kv_buf, STACK_KVS, sizeof(kv_buf[0]));
+    vec_init(&evs, ev_buf, STACK_EVENTS, sizeof(ev_buf[0]));
     unsigned seen = 0;
     uint32_t f = 0;
     unsigned wt = 0;
@@ -497,12 +564,18 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
         } else if (wt != span_wt[f]) {
             return am_otlp_fail(d, AM_EINVAL, span_wt_why[f]);
         } else {
-            rc = span_field(d, &p, end, f, s, kvs, evs, &seen);
+            rc = span_field(d, &p, end, f, s, &kvs, &evs, &seen);
         }
         if (rc != AM_OK) {
             return rc;
         }
     }
+    void *events = NULL;
+    if (kvs_finish(d, &kvs, &s->attrs) != AM_OK || !vec_finish(d, &evs, &events)) {
+        return oom(d);
+    }
+    s->events = events;
+    s->event_count = evs.n;
     if (!(seen & 1) || all_zero(s->trace_id, 16)) {
         return am_otlp_fail(d, AM_EINVAL, "span.trace_id: want 16 bytes, not all zero");
     }
@@ -563,7 +636,7 @@ static int log_id_field(struct am_otlp_dec *d, uint32_t f, const uint8_t *q, siz
 
 /* One LogRecord field whose tag has been read and whose wire type matches. */
 static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, uint32_t f,
-                     struct am_log_record *r, struct am_kv *kvs)
+                     struct am_log_record *r, struct vec *kvs)
 {
     const uint8_t *q = NULL;
     size_t len = 0;
@@ -584,7 +657,7 @@ static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *e
         r->severity_number = (int)(int32_t)x;
         return AM_OK;
     case 6:
-        return kv_slot(d, pp, end, &r->attrs, kvs);
+        return kv_slot(d, pp, end, kvs);
     case 9:
     case 10:
     case 12:
@@ -605,30 +678,30 @@ static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *e
 int am_otlp_pb_log_record(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
                           struct am_log_record *r)
 {
-    size_t nkv = 0;
-    size_t unused = 0;
-    if (count2(d, p, end, 6, &nkv, 0, &unused) != AM_OK) {
-        return AM_EINVAL;
-    }
-    struct am_kv *kvs = alloc_n(d, nkv, sizeof(*kvs));
-    if (nkv > 0 && kvs == NULL) {
-        return oom(d);
-    }
+    struct am_kv kv_buf[STACK_KVS];
+    struct vec kvs;
+    vec_init(&kvs, kv_buf, STACK_KVS, sizeof(kv_buf[0]));
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
+        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+            return AM_EINVAL;
+        }
         int rc;
         if (f > 12 || f == 4) {
             rc = am_otlp_skip(&p, end, wt, &d->why);
         } else if (wt != log_wt[f]) {
             return am_otlp_fail(d, AM_EINVAL, log_wt_why[f]);
         } else {
-            rc = log_field(d, &p, end, f, r, kvs);
+            rc = log_field(d, &p, end, f, r, &kvs);
         }
         if (rc != AM_OK) {
             return rc;
         }
+    }
+    int rc = kvs_finish(d, &kvs, &r->attrs);
+    if (rc != AM_OK) {
+        return rc;
     }
     am_otlp_log_finish(r);
     return AM_OK;
