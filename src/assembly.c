@@ -26,10 +26,12 @@
 #define STATE_FILE "conversations.state"
 #define STATE_MAX_BYTES ((size_t)1 << 30)
 
-struct am_derive_opts am_daemon_derive_opts(struct am_daemon *d)
+struct am_derive_opts am_daemon_derive_opts(struct am_worker *w)
 {
+    struct am_daemon *d = w->d;
     struct am_derive_opts o = {
         .pricing = atomic_load_explicit(&d->pricing, memory_order_acquire),
+        .price_cache = &w->price_cache,
         .semconv_metrics = atomic_load_explicit(&d->semconv_metrics, memory_order_relaxed),
     };
     return o;
@@ -177,7 +179,7 @@ static void housekeeping(struct am_loop *loop, void *ud)
     struct am_worker *w = ud;
     struct am_daemon *d = w->d;
     uint64_t now = am_clock_mono(am_loop_clock(loop));
-    struct am_derive_opts opts = am_daemon_derive_opts(d);
+    struct am_derive_opts opts = am_daemon_derive_opts(w);
     am_trace_buf_tick(d->trace_buf, &opts, now, &w->sink);
     am_conv_tick(d->conv, now, &w->sink);
     am_quality_tick(d->quality, now, &w->sink);
@@ -193,7 +195,7 @@ void am_assembly_shutdown(struct am_daemon *d)
 {
     struct am_worker *w0 = &d->workers[0];
     uint64_t now = am_clock_mono(am_clock_system());
-    struct am_derive_opts opts = am_daemon_derive_opts(d);
+    struct am_derive_opts opts = am_daemon_derive_opts(w0);
     am_trace_buf_flush(d->trace_buf, &opts, now, &w0->sink);
     if (d->cfg.state_dir != NULL && save_state(d, now) == AM_OK) {
         return; /* the next start restores them: finishing them now would split them */

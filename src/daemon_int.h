@@ -36,9 +36,10 @@ struct am_worker {
     struct am_server *grpc_server; /* OTLP/gRPC: served by otlp_router */
     struct am_obs *obs;            /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
-    struct am_obs_sink sink;     /* applies at once to this worker's series shard */
-    uint64_t wall_ns;            /* wall clock of the request being ingested; 0 outside one */
-    uint64_t housekeeping_timer; /* worker 0 only */
+    struct am_obs_sink sink;           /* applies at once to this worker's series shard */
+    struct am_price_cache price_cache; /* lookups of this thread (derive) */
+    uint64_t wall_ns;                  /* wall clock of the request being ingested; 0 outside one */
+    uint64_t housekeeping_timer;       /* worker 0 only */
 };
 
 struct am_retired {
@@ -85,7 +86,7 @@ void am_assembly_start(struct am_worker *w0);
  * conversations. Workers must be stopped; observations go to shard 0. */
 void am_assembly_shutdown(struct am_daemon *d);
 void am_assembly_destroy(struct am_daemon *d);
-struct am_derive_opts am_daemon_derive_opts(struct am_daemon *d);
+struct am_derive_opts am_daemon_derive_opts(struct am_worker *w);
 
 /* scrape.c: routes of the Prometheus listener. */
 void am_scrape_routes(struct am_worker *w, struct am_router *r);

@@ -208,7 +208,7 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
         return;
     }
 
-    struct am_derive_opts opts = am_daemon_derive_opts(w->d);
+    struct am_derive_opts opts = am_daemon_derive_opts(w);
     size_t rejected = derive_batch(w, &batch, &opts);
     count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL, accepted_protocol(req, enc),
           (double)(batch.span_count - rejected));

@@ -25,8 +25,9 @@
  */
 
 struct am_derive_opts {
-    const struct am_pricing *pricing; /* may be NULL: every model unpriced */
-    bool semconv_metrics;             /* emit gen_ai_client_* families */
+    const struct am_pricing *pricing;   /* may be NULL: every model unpriced */
+    struct am_price_cache *price_cache; /* the calling thread's; may be NULL */
+    bool semconv_metrics;               /* emit gen_ai_client_* families */
 };
 
 /* Where observations go. Called with n >= 1; the label views are valid only

@@ -101,15 +101,16 @@ static void emit_tokens(struct emitter *em, enum am_metric m, const struct am_sp
 }
 
 /* The price of the response model, else of the request model. */
-static const struct am_price *find_price(const struct am_pricing *pricing,
+static const struct am_price *find_price(const struct am_derive_opts *opts,
                                          const struct am_span_facts *f, struct am_str model)
 {
-    if (pricing == NULL) {
+    if (opts->pricing == NULL) {
         return NULL;
     }
-    const struct am_price *price = am_pricing_lookup(pricing, model);
+    const struct am_price *price =
+        am_pricing_lookup_cached(opts->pricing, opts->price_cache, model);
     if (price == NULL && f->request_model.len > 0 && !am_str_eq(f->request_model, model)) {
-        price = am_pricing_lookup(pricing, f->request_model);
+        price = am_pricing_lookup_cached(opts->pricing, opts->price_cache, f->request_model);
     }
     return price;
 }
@@ -125,7 +126,7 @@ static void emit_cost(struct emitter *em, const struct am_derive_opts *opts,
     double cost = f->cost;
     struct am_obs *o;
     if (!f->has_cost) {
-        const struct am_price *price = find_price(opts->pricing, f, model);
+        const struct am_price *price = find_price(opts, f, model);
         if (price == NULL) {
             if (has_tok(f, AM_TOK_INPUT) || has_tok(f, AM_TOK_OUTPUT)) {
                 o = emit(em, AM_M_SELF_UNPRICED_TOKENS_TOTAL, AM_OBS_INC,
@@ -257,7 +258,7 @@ void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_f
         out->cost = facts->cost;
         return;
     }
-    const struct am_price *price = find_price(opts->pricing, facts, am_facts_model_id(facts));
+    const struct am_price *price = find_price(opts, facts, am_facts_model_id(facts));
     if (price != NULL) {
         out->cost = am_pricing_cost(price, facts->tokens);
     }

@@ -218,3 +218,26 @@ double am_pricing_cost(const struct am_price *price, const uint64_t *tokens)
                  (double)cache_write * cw_price + (double)tokens[AM_TOK_OUTPUT] * price->output;
     return sum / 1e6;
 }
+
+const struct am_price *am_pricing_lookup_cached(const struct am_pricing *p,
+                                                struct am_price_cache *c, struct am_str model)
+{
+    if (c == NULL || p == NULL || model.len == 0 || model.len > AM_PRICE_CACHE_KEY) {
+        return am_pricing_lookup(p, model);
+    }
+    if (c->table != p) {
+        memset(c, 0, sizeof(*c));
+        c->table = p;
+    }
+    unsigned h = ((unsigned char)model.ptr[0] * 31u + (unsigned char)model.ptr[model.len - 1] +
+                  (unsigned)model.len * 7u) %
+                 AM_PRICE_CACHE_SLOTS;
+    if (c->slot[h].len == model.len && memcmp(c->slot[h].key, model.ptr, model.len) == 0) {
+        return c->slot[h].price;
+    }
+    const struct am_price *price = am_pricing_lookup(p, model);
+    c->slot[h].len = (uint8_t)model.len;
+    memcpy(c->slot[h].key, model.ptr, model.len);
+    c->slot[h].price = price;
+    return price;
+}

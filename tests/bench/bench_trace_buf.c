@@ -187,7 +187,7 @@ int main(int argc, char **argv)
                                    .conv = conv,
                                    .quality = q};
     struct am_trace_buf *tb = am_trace_buf_create(&to);
-    struct am_derive_opts d = {NULL, false};
+    struct am_derive_opts d = {.pricing = NULL, .semconv_metrics = false};
     struct am_obs out[AM_DERIVE_MAX_OBS];
     uint64_t now = 1000000000ull;
     build(b);

@@ -83,7 +83,8 @@ static void run_case(const struct derive_case *c, const struct am_pricing *prici
     struct ts_span t;
     struct am_span_facts f;
     struct am_obs out[AM_DERIVE_MAX_OBS];
-    struct am_derive_opts opts = {c->no_pricing ? NULL : pricing, c->semconv};
+    struct am_derive_opts opts = {.pricing = c->no_pricing ? NULL : pricing,
+                                  .semconv_metrics = c->semconv};
 
     print_message("case %s\n", c->name);
     ts_span_init(&t, c->service ? c->service : "");

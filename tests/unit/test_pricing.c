@@ -100,13 +100,44 @@ static void test_lookup_model_ids_find_their_entry(void **state)
         {"llama-3-70b", 0},
     };
     const struct am_pricing *p = *state;
+    struct am_price_cache cache = {0}; /* zero-initialized, as required */
     assert_int_equal(am_pricing_count(p), NMODELS);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const struct am_price *got = am_pricing_lookup(p, am_str_from(cases[i].model));
-        int row = got ? (int)got->input : 0;
-        print_message("case %s\n", cases[i].model);
-        assert_int_equal(row, cases[i].want);
+    /* Twice through the cache (misses, then hits and collisions), and
+     * directly: all three agree with the table. */
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            struct am_str id = am_str_from(cases[i].model);
+            const struct am_price *got =
+                round < 2 ? am_pricing_lookup_cached(p, &cache, id) : am_pricing_lookup(p, id);
+            int row = got ? (int)got->input : 0;
+            print_message("case %s (round %d)\n", cases[i].model, round);
+            assert_int_equal(row, cases[i].want);
+        }
     }
+}
+
+/* A cache filled from one table is emptied when used with another. */
+static void test_lookup_cache_follows_the_table(void **state)
+{
+    (void)state;
+    struct am_price_cache cache = {0};
+    struct am_price a = {.input = 1, .output = 1};
+    struct am_price b = {.input = 2, .output = 2};
+    struct am_pricing *t1 = am_pricing_create();
+    struct am_pricing *t2 = am_pricing_create();
+    am_pricing_set(t1, AM_STR("m"), &a);
+    am_pricing_set(t2, AM_STR("m"), &b);
+    am_pricing_freeze(t1);
+    am_pricing_freeze(t2);
+    assert_true(am_pricing_lookup_cached(t1, &cache, AM_STR("m"))->input == 1);
+    assert_null(am_pricing_lookup_cached(t1, &cache, AM_STR("other")));
+    assert_true(am_pricing_lookup_cached(t2, &cache, AM_STR("m"))->input == 2);
+    char longid[AM_PRICE_CACHE_KEY + 9];
+    memset(longid, 'z', sizeof(longid)); /* matches no entry, not even by prefix */
+    assert_null(am_pricing_lookup_cached(t2, &cache, (struct am_str){longid, sizeof(longid)}));
+    assert_true(am_pricing_lookup_cached(t2, NULL, AM_STR("m"))->input == 2);
+    am_pricing_destroy(t1);
+    am_pricing_destroy(t2);
 }
 
 static void test_lookup_empty_or_null_table_finds_nothing(void **state)
@@ -195,6 +226,7 @@ static void test_cost_exact_values_are_exact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookup_cache_follows_the_table),
         cmocka_unit_test_setup_teardown(test_lookup_model_ids_find_their_entry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookup_model_ids_find_their_entry, setup_reverse,
                                         teardown),

@@ -53,7 +53,7 @@ static int setup_with(void **st, unsigned shards, size_t max)
     f->pricing = am_pricing_create();
     am_pricing_set(f->pricing, AM_STR("m1"), &m1);
     am_pricing_freeze(f->pricing);
-    f->dopts = (struct am_derive_opts){f->pricing, false};
+    f->dopts = (struct am_derive_opts){.pricing = f->pricing, .semconv_metrics = false};
     struct am_conv_opts co = {1, S(1800), 0};
     f->conv = am_conv_create(&co);
     f->quality = am_quality_create(S(3600));
@@ -593,7 +593,7 @@ static double bytes_per_waiting(uint32_t traces, uint32_t per_trace)
 {
     struct am_trace_buf_opts o = {.shards = 16, .trace_wait_ns = WAIT};
     struct am_trace_buf *tb = am_trace_buf_create(&o);
-    struct am_derive_opts d = {NULL, true};
+    struct am_derive_opts d = {.pricing = NULL, .semconv_metrics = true};
     struct am_obs_sink sink = {null_sink, NULL};
     struct am_trace_buf_stats st0, st;
     static const struct ts_attr a[] = {TS_S("gen_ai.operation.name", "chat"),
