@@ -4,7 +4,8 @@
  * loop per worker thread (each serving both listeners), and handles
  * signals on the main thread with sigwait: SIGHUP reloads pricing,
  * processor settings, TLS certificates and bearer tokens, SIGTERM/SIGINT stop accepting, finish
- * in-flight requests and exit 0.
+ * in-flight requests and exit 0. The main thread also queues remote_write
+ * snapshots and runs idle series expiry (stale markers).
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +24,8 @@
 
 /* How long SIGTERM waits for remote_write queues to drain. */
 #define AM_DAEMON_DRAIN_NS (10ull * 1000 * 1000 * 1000)
+/* Idle expiry runs at most this often (and at least 4 times per timeout). */
+#define AM_DAEMON_EXPIRE_NS (1000ull * 1000 * 1000)
 
 /* TLS contexts and bearer tokens of the listeners, from the files the
  * config names: at start, and again on SIGHUP (new connections pick the new
@@ -57,18 +60,6 @@ static int load_security(struct am_daemon *d, const struct am_config *cfg)
         }
     }
     return failed;
-}
-
-/* Settings of SPEC.md that this version does not implement yet. Refusing
- * to start beats silently ignoring what an operator relies on. */
-static int refuse_unsupported(const struct am_config *cfg)
-{
-    if (cfg->series_idle_timeout_ns != 0) {
-        AM_LOG_ERROR("daemon", "processors.genai.series_idle_timeout is not supported by this "
-                               "version of agentmeter; remove it or set it to 0s");
-        return -1;
-    }
-    return 0;
 }
 
 static int open_remote_write(struct am_daemon *d)
@@ -109,6 +100,72 @@ static void snapshot_due(struct am_daemon *d, bool force)
                       d->cfg.remote_write[i].url, am_strerror(rc));
         }
     }
+}
+
+/* Dropped series collected during one expiry pass: their views, with the
+ * label values copied (the store frees its own when the callback returns). */
+struct expired_batch {
+    struct am_series_view *v;
+    size_t n;
+    size_t cap;
+};
+
+static void on_expired(void *ud, const struct am_series_view *v)
+{
+    struct expired_batch *b = ud;
+    unsigned lc = am_family_get(v->metric)->label_count;
+    size_t bytes = lc * sizeof(char *);
+    for (unsigned i = 0; i < lc; i++) {
+        bytes += strlen(v->label_values[i]) + 1;
+    }
+    char **copy = am_xmalloc(bytes ? bytes : 1);
+    char *str = (char *)(copy + lc);
+    for (unsigned i = 0; i < lc; i++) {
+        size_t len = strlen(v->label_values[i]) + 1;
+        memcpy(str, v->label_values[i], len);
+        copy[i] = str;
+        str += len;
+    }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->v = am_xrealloc(b->v, b->cap * sizeof(*b->v));
+    }
+    /* the encoder reads metric, labels and the (store-lifetime) bounds */
+    b->v[b->n++] = (struct am_series_view){.metric = v->metric,
+                                           .label_values = (const char *const *)copy,
+                                           .bounds = v->bounds,
+                                           .bound_count = v->bound_count};
+}
+
+/* processors.genai.series_idle_timeout: every second (or a quarter of the
+ * timeout when shorter), drop idle series and queue one stale marker per
+ * sample series on every remote_write endpoint right away. Runs on the main
+ * thread, like the snapshots, so the disk write never stalls ingest. */
+static void expire_due(struct am_daemon *d)
+{
+    uint64_t idle = d->cfg.series_idle_timeout_ns;
+    uint64_t now = am_clock_mono(am_clock_system());
+    if (idle == 0 || now < d->expire_next_ns) {
+        return;
+    }
+    uint64_t period = idle / 4 < AM_DAEMON_EXPIRE_NS ? idle / 4 : AM_DAEMON_EXPIRE_NS;
+    d->expire_next_ns = now + period;
+    struct expired_batch b = {0};
+    size_t n = am_series_expire(d->series, am_clock_wall(am_clock_system()), idle, on_expired, &b);
+    for (size_t i = 0; i < d->rw_count && n > 0; i++) {
+        int rc = am_rw_stale(d->rw[i], b.v, b.n);
+        if (rc != 0) {
+            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "remote_write", "url=%s stale markers not queued: %s",
+                      d->cfg.remote_write[i].url, am_strerror(rc));
+        }
+    }
+    if (n > 0) {
+        AM_LOG_DEBUG("daemon", "expired %zu idle series", n);
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        am_free((void *)b.v[i].label_values);
+    }
+    am_free(b.v);
 }
 
 static struct am_series_store *make_series(const struct am_config *cfg, unsigned shards)
@@ -233,10 +290,6 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
 
-    if (refuse_unsupported(cfg) != 0) {
-        am_config_free(cfg);
-        return NULL;
-    }
     if (am_config_build_pricing(cfg, &pricing, &diag) != 0) {
         AM_LOG_ERROR("daemon", "%s", diag.msg);
         am_config_free(cfg);
@@ -331,6 +384,11 @@ static void reload(struct am_daemon *d)
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
+    if (d->cfg.series_idle_timeout_ns != cfg.series_idle_timeout_ns) {
+        /* read only by expire_due, on this (the main) thread */
+        d->cfg.series_idle_timeout_ns = cfg.series_idle_timeout_ns;
+        d->expire_next_ns = 0;
+    }
     am_assembly_configure(d, &cfg);
     reload_buckets(d, &cfg);
     if (load_security(d, &d->cfg) != 0) {
@@ -369,6 +427,7 @@ int am_daemon_run(struct am_daemon *d)
      * thread (tests, a fatal worker error) is noticed within 100 ms. */
     struct timespec tick = {0, 100 * 1000 * 1000};
     while (!atomic_load(&d->stopping)) {
+        expire_due(d);
         snapshot_due(d, false);
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {

@@ -52,6 +52,7 @@ enum am_metric {
     AM_M_SELF_EVALUATIONS_ACCEPTED_TOTAL,   /* source */
     AM_M_SELF_SERIES_ACTIVE,                /* metric */
     AM_M_SELF_SERIES_OVERFLOW_TOTAL,        /* metric */
+    AM_M_SELF_SERIES_EXPIRED_TOTAL,         /* metric */
     AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL, /* reason */
     AM_M_SELF_UNPRICED_TOKENS_TOTAL,        /* model_id */
     AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL,   /* listener */

@@ -86,6 +86,28 @@ typedef void (*am_series_visit_cb)(void *ud, const struct am_series_view *v);
  * Memory used during the visit is bounded by one family's series. */
 void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud);
 
+/*
+ * Idle expiry (processors.genai.series_idle_timeout). Removes every series
+ * of the span-derived families (agent_*, model_*, gen_ai_*: enum order up
+ * to the first self-metric; never self-metrics, process_* or a family's
+ * overflow series) whose newest update on any shard -- the wall_ns of the
+ * last am_series_apply(_at) that touched it -- is at least idle_ns before
+ * now_ns (same clock). A removed series gives its max_series_per_metric
+ * slot back; a later observation of its label set starts from zero. It is
+ * counted in agentmeter_series_expired_total{metric}. dropped (may be
+ * NULL) is called once per removed series with its final merged view
+ * (exemplars NULL), families in enum order and labels sorted, after every
+ * store lock is released; the view's strings are freed when it returns.
+ * Locks: one expiry at a time; phase 1 takes registry and worker shards
+ * one at a time; phase 2 (only when something is idle) takes the visit
+ * lock exclusively, then every worker shard in index order, then each
+ * registry shard in turn -- apply takes its worker shard then a registry
+ * shard, so the order is consistent. Must not be called from a visit
+ * callback. idle_ns 0 does nothing. Returns the number removed.
+ */
+size_t am_series_expire(struct am_series_store *s, uint64_t now_ns, uint64_t idle_ns,
+                        am_series_visit_cb dropped, void *ud);
+
 /* Reload: new bucket bounds for a histogram family that has no series yet
  * (existing series keep theirs, so no series is lost or re-bucketed).
  * Returns AM_OK, AM_EAGAIN when the family already has series, or

@@ -321,19 +321,30 @@ static uint64_t labels_hash(uint32_t m, const struct am_str *v, unsigned lc)
     return h;
 }
 
-/* Allocate and fill an entry in rs's pool; NULL on allocation failure. */
-static struct series_entry *entry_new(struct am_series_store *s, struct series_rshard *rs,
-                                      uint64_t hash, uint32_t m, const struct am_str *v,
-                                      unsigned lc)
+size_t series_entry_size(const struct series_entry *e)
+{
+    unsigned lc = am_family_get(e->metric)->label_count;
+    size_t n = sizeof(struct series_entry) + lc * sizeof(char *);
+    for (unsigned i = 0; i < lc; i++) {
+        n += strlen(e->values[i]) + 1;
+    }
+    return n;
+}
+
+/* Allocate and fill an entry (freed by expiry or destroy); NULL on
+ * allocation failure. */
+static struct series_entry *entry_new(struct am_series_store *s, uint64_t hash, uint32_t m,
+                                      const struct am_str *v, unsigned lc)
 {
     size_t n = sizeof(struct series_entry) + lc * sizeof(char *);
     for (unsigned i = 0; i < lc; i++) {
         n += v[i].len + 1;
     }
-    struct series_entry *e = pool_alloc(s, &rs->pool, n);
+    struct series_entry *e = am_try_malloc(n);
     if (e == NULL) {
         return NULL;
     }
+    atomic_fetch_add(&s->bytes, n);
     char *str = (char *)&e->values[lc];
     for (unsigned i = 0; i < lc; i++) {
         if (v[i].len > 0) {
@@ -345,7 +356,8 @@ static struct series_entry *entry_new(struct am_series_store *s, struct series_r
     }
     e->hash = hash;
     e->value = 0;
-    e->metric = (uint16_t)m;
+    e->metric = (uint8_t)m;
+    e->dead = 0;
     e->overflow = 0;
     e->has_set = 0;
     return e;
@@ -438,7 +450,7 @@ static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash,
         goto out;
     }
     family_freeze(s, m);
-    e = entry_new(s, rs, hash, m, v, lc);
+    e = entry_new(s, hash, m, v, lc);
     if (e == NULL) {
         if (!as_overflow) {
             atomic_fetch_sub(&s->fam_count[m], 1);
@@ -497,7 +509,10 @@ static struct series_cell *cell_get(struct am_series_store *s, struct series_wsh
         return NULL;
     }
     size_t n = cell_size(s, e->metric);
-    c = pool_alloc(s, &w->pool, n);
+    c = series_free_pop(&w->free_cells[e->metric]);
+    if (c == NULL) {
+        c = pool_alloc(s, &w->pool, n);
+    }
     if (c == NULL) {
         return NULL;
     }
@@ -625,7 +640,10 @@ static struct am_exemplar *exemplar_slot(struct am_series_store *s, struct serie
     }
     if (c->ex == NULL) {
         size_t n = t == AM_TYPE_HISTOGRAM ? s->nbounds[o->metric] + 1u : 1u;
-        c->ex = pool_alloc(s, &w->pool, n * sizeof(*c->ex));
+        c->ex = series_free_pop(&w->free_ex[o->metric]);
+        if (c->ex == NULL) {
+            c->ex = pool_alloc(s, &w->pool, n * sizeof(*c->ex));
+        }
         if (c->ex == NULL) {
             *rc = AM_ENOMEM;
             return NULL;
@@ -664,6 +682,7 @@ static int apply_one(struct am_series_store *s, struct series_wshard *w, const s
         memcpy(ex->trace_id, o->trace_id, sizeof(ex->trace_id));
         memcpy(ex->span_id, o->span_id, sizeof(ex->span_id));
     }
+    c->last_ns = w->now_ns; /* this cell's line is being written anyway */
     if (t == AM_TYPE_HISTOGRAM) {
         c->counts[idx]++;
         c->value += o->value;
@@ -743,6 +762,8 @@ struct am_series_store *am_series_create(const struct am_series_opts *opts)
     for (unsigned i = 0; i < SERIES_REG_SHARDS; i++) {
         pthread_mutex_init(&s->reg[i].mu, NULL);
     }
+    pthread_mutex_init(&s->expire_mu, NULL);
+    pthread_rwlock_init(&s->life, NULL);
     if (store_bounds(s, opts) != AM_OK) {
         goto fail;
     }
@@ -773,10 +794,19 @@ void am_series_destroy(struct am_series_store *s)
         return;
     }
     for (unsigned i = 0; i < SERIES_REG_SHARDS; i++) {
-        pool_fini(&s->reg[i].pool);
+        for (unsigned m = 0; m < AM_M_COUNT; m++) {
+            struct series_entry *e = s->reg[i].head[m];
+            while (e != NULL) {
+                struct series_entry *next = e->next;
+                am_free(e);
+                e = next;
+            }
+        }
         am_free(s->reg[i].map.slots);
         pthread_mutex_destroy(&s->reg[i].mu);
     }
+    pthread_mutex_destroy(&s->expire_mu);
+    pthread_rwlock_destroy(&s->life);
     for (unsigned i = 0; s->shards != NULL && i < s->nshards; i++) {
         pool_fini(&s->shards[i].pool);
         am_free(s->shards[i].map.slots);

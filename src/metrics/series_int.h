@@ -34,28 +34,57 @@ struct series_pool {
 };
 
 /*
- * One interned label set (a series identity), owned by a registry shard.
- * Everything but value/has_set is immutable once published; value/has_set
- * change only under the owning registry shard's mutex.
+ * One interned label set (a series identity), owned by a registry shard and
+ * allocated on its own (am_try_malloc) so idle expiry can free it.
+ * Everything but value/has_set/dead is immutable once published;
+ * value/has_set change only under the owning registry shard's mutex, dead
+ * only in am_series_expire with every lock held.
  */
 struct series_entry {
     uint64_t hash;
     struct series_entry *next; /* same family, same registry shard */
     double value;              /* gauges: the value; counters: the last SET */
-    uint16_t metric;
+    uint8_t metric;
+    uint8_t dead;     /* being removed by am_series_expire */
     uint8_t overflow; /* the family's "__overflow__" series */
     uint8_t has_set;
     uint32_t created_s;   /* wall clock at interning, seconds (fits the padding) */
     const char *values[]; /* family label_count, NUL-terminated, no NUL inside */
 };
 
+_Static_assert(AM_M_COUNT <= 255, "series_entry.metric is 8 bits");
+
 /* A worker shard's value cell for one series. */
 struct series_cell {
     const struct series_entry *entry;
     double value;           /* counters: sum of increments; histograms: sum */
     struct am_exemplar *ex; /* NULL until the first exemplar; then 1 (counters) or nb + 1 */
+    uint64_t last_ns;       /* wall clock of the last apply that touched it (idle expiry) */
     uint64_t counts[];      /* histograms: per bound, then +Inf (non-cumulative) */
 };
+
+/* A recycled cell or exemplar array (pool memory is never freed singly:
+ * expired cells go to per-family free lists of their worker shard, where
+ * every block has the family's size). */
+struct series_free {
+    struct series_free *next;
+};
+
+static inline void series_free_push(struct series_free **head, void *p)
+{
+    struct series_free *f = p;
+    f->next = *head;
+    *head = f;
+}
+
+static inline void *series_free_pop(struct series_free **head)
+{
+    struct series_free *f = *head;
+    if (f != NULL) {
+        *head = f->next;
+    }
+    return f;
+}
 
 struct series_slot {
     uint64_t hash;
@@ -72,7 +101,6 @@ struct series_map {
 struct series_rshard {
     pthread_mutex_t mu;
     struct series_map map;
-    struct series_pool pool;
     struct series_entry *head[AM_M_COUNT];
     char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
 };
@@ -83,6 +111,8 @@ struct series_wshard {
     struct series_pool pool;
     uint64_t overflow[AM_M_COUNT];
     uint64_t truncated[SERIES_TRUNC_COUNT];
+    struct series_free *free_cells[AM_M_COUNT]; /* expired cells, by family */
+    struct series_free *free_ex[AM_M_COUNT];    /* their exemplar arrays */
     char *scratch;   /* AM_MAX_LABELS * max_value_bytes, for repaired values */
     uint64_t now_ns; /* wall clock of the am_series_apply in progress */
     char pad_[64];   /* keep neighbouring shards' hot fields off this cache line */
@@ -102,6 +132,13 @@ struct am_series_store {
     _Atomic(struct series_entry *) overflow_entry[AM_M_COUNT];
     atomic_size_t bytes;
     const struct am_clock *clock;
+    /* Idle expiry. expire_mu: one am_series_expire at a time (only it frees
+     * entries). life: visits hold it shared for their whole run (they keep
+     * entry pointers without a lock); expiry takes it exclusively while it
+     * unlinks, so a removed entry is never seen by a visit. */
+    pthread_mutex_t expire_mu;
+    pthread_rwlock_t life;
+    atomic_uint_fast64_t expired[AM_M_COUNT];
     struct series_rshard reg[SERIES_REG_SHARDS];
     struct series_wshard *shards;
 };
@@ -110,8 +147,19 @@ struct am_series_store {
 static inline int series_is_synth(enum am_metric m)
 {
     return m == AM_M_SELF_SERIES_ACTIVE || m == AM_M_SELF_SERIES_OVERFLOW_TOTAL ||
-           m == AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL;
+           m == AM_M_SELF_SERIES_EXPIRED_TOTAL || m == AM_M_SELF_LABEL_VALUES_TRUNCATED_TOTAL;
 }
+
+/* The families idle expiry may drop: those derived from spans (enum order
+ * up to the first self-metric). Self-metrics and process_* are SET by the
+ * daemon from their sources and must not flap. */
+static inline int series_is_expirable(enum am_metric m)
+{
+    return (unsigned)m < (unsigned)AM_M_SELF_RECEIVER_REQUESTS_TOTAL;
+}
+
+/* Heap bytes of entry e (its values included), as accounted in bytes. */
+size_t series_entry_size(const struct series_entry *e);
 
 /* Find the shard cell of entry e (pointer identity), or NULL. */
 struct series_cell *series_map_cell_of(const struct series_map *mp, const struct series_entry *e);

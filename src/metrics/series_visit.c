@@ -1,6 +1,6 @@
 /*
  * series_visit.c - merged, sorted snapshots of the store (am_series_visit)
- * and the three self-metric families the store is the source of. A family's
+ * and the four self-metric families the store is the source of. A family's
  * entries are gathered from the registry, sorted by label values, then
  * summed over the worker shards in blocks so no shard lock is held for long
  * and no lock is held while the visitor runs.
@@ -186,6 +186,9 @@ static double synth_value(struct am_series_store *s, enum am_metric self, enum a
     if (self == AM_M_SELF_SERIES_ACTIVE) {
         return (double)am_series_count(s, m);
     }
+    if (self == AM_M_SELF_SERIES_EXPIRED_TOTAL) {
+        return (double)atomic_load_explicit(&s->expired[m], memory_order_relaxed);
+    }
     return (double)overflow_sum(s, m);
 }
 
@@ -230,6 +233,7 @@ static size_t visit_synth(struct am_series_store *s, enum am_metric self, am_ser
 void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud)
 {
     struct visit_acc *acc = am_xmalloc(sizeof(*acc));
+    pthread_rwlock_rdlock(&s->life); /* no entry is freed while we hold pointers */
     for (unsigned m = 0; m < AM_M_COUNT; m++) {
         if (series_is_synth(m)) {
             visit_synth(s, m, cb, ud);
@@ -237,6 +241,7 @@ void am_series_visit(struct am_series_store *s, am_series_visit_cb cb, void *ud)
             visit_family(s, m, cb, ud, acc);
         }
     }
+    pthread_rwlock_unlock(&s->life);
     am_free(acc);
 }
 

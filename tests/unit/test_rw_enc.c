@@ -14,6 +14,7 @@
 
 #include "am/err.h"
 #include "am/rw.h"
+#include "am/series.h"
 #include "rw_decode.h"
 #include "testsupport.h"
 
@@ -268,6 +269,83 @@ static void test_enc_exemplars_on_counters_and_buckets(void **st)
     sink_fini(&s);
 }
 
+static void stale_cb(void *ud, const struct am_series_view *v)
+{
+    assert_int_equal(am_rw_enc_stale(ud, v), AM_OK);
+}
+
+static void add_cb(void *ud, const struct am_series_view *v)
+{
+    assert_int_equal(am_rw_enc_add_view(ud, v), AM_OK);
+}
+
+static size_t count_str(const char *hay, size_t len, const char *needle, size_t nlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + nlen <= len; i++) {
+        n += memcmp(hay + i, needle, nlen) == 0;
+    }
+    return n;
+}
+
+/* Idle expiry end to end through the encoder: each sample series of a
+ * dropped series gets exactly one stale marker with the exact NaN bits, a
+ * second pass sends nothing, and the next snapshot no longer has it. */
+static void test_enc_expired_series_stale_once_then_absent(void **st)
+{
+    (void)st;
+    const uint64_t t0 = 1700000000000000000ull;
+    const uint64_t idle = 2000000000ull;
+    struct am_series_opts so = {.shards = 2};
+    struct am_series_store *store = am_series_create(&so);
+    struct am_obs o[3] = {
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .kind = AM_OBS_INC, .value = 3},
+        {.metric = AM_M_AGENT_REQUEST_DURATION, .kind = AM_OBS_OBSERVE, .value = 2.5},
+        {.metric = AM_M_AGENT_REQUESTS_TOTAL, .kind = AM_OBS_INC, .value = 1},
+    };
+    o[0].labels[0] = AM_STR("a");
+    o[0].labels[1] = AM_STR("success");
+    o[1].labels[0] = AM_STR("a");
+    o[2].labels[0] = AM_STR("b");
+    o[2].labels[1] = AM_STR("success");
+    assert_int_equal(am_series_apply_at(store, 1, o, 2, t0), AM_OK);
+    assert_int_equal(am_series_apply_at(store, 0, &o[2], 1, t0 + idle), AM_OK);
+    struct sink s;
+    sink_init(&s);
+    struct am_rw_enc *e = am_rw_enc_create(NULL, 0, 0);
+    am_rw_enc_begin(e, 9, sink_cb, &s);
+    assert_int_equal(am_series_expire(store, t0 + idle, idle, stale_cb, e), 2);
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    assert_int_equal(s.batches, 1);
+    assert_int_equal(s.samples[0], 1 + 11 + 2); /* counter; 10 bounds + Inf, _sum, _count */
+    static const char nan_sample[] = " NaN(0x7ff0000000000002) 9\n";
+    assert_int_equal(count_str(s.text.data, s.text.len, nan_sample, strlen(nan_sample)), 14);
+    static const char counter[] =
+        "__name__=\"agent_requests_total\",agent_name=\"a\",status=\"success\" "
+        "NaN(0x7ff0000000000002) 9\n";
+    assert_int_equal(count_str(s.text.data, s.text.len, counter, strlen(counter)), 1);
+    assert_null(strstr(s.text.data, "agent_name=\"b\""));
+    static const uint8_t bits[8] = {0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f}; /* little-endian double */
+    assert_int_equal(count_str(s.raw.data, s.raw.len, (const char *)bits, 8), 14);
+    /* once: nothing left to drop */
+    am_rw_enc_begin(e, 10, sink_cb, &s);
+    assert_int_equal(am_series_expire(store, t0 + idle, idle, stale_cb, e), 0);
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    assert_int_equal(s.batches, 1);
+    /* the next snapshot holds only b */
+    am_buf_reset(&s.text);
+    am_rw_enc_begin(e, 11, sink_cb, &s);
+    am_series_visit(store, add_cb, e);
+    assert_int_equal(am_rw_enc_finish(e), AM_OK);
+    assert_null(strstr(s.text.data, "agent_name=\"a\""));
+    assert_non_null(strstr(s.text.data, "agent_name=\"b\",status=\"success\" 1 11\n"));
+    assert_non_null(strstr(
+        s.text.data, "agentmeter_series_expired_total\",metric=\"agent_requests_total\" 1 11\n"));
+    am_rw_enc_destroy(e);
+    am_series_destroy(store);
+    sink_fini(&s);
+}
+
 static void test_format_le_matches_go_shortest_g(void **st)
 {
     (void)st;
@@ -303,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_enc_callback_error_and_bad_metric_are_returned),
         cmocka_unit_test(test_enc_exemplars_on_counters_and_buckets),
         cmocka_unit_test(test_format_le_matches_go_shortest_g),
+        cmocka_unit_test(test_enc_expired_series_stale_once_then_absent),
     };
     return cmocka_run_group_tests_name("rw_enc", tests, NULL, NULL);
 }

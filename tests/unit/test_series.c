@@ -12,6 +12,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -718,6 +719,344 @@ static void test_series_set_buckets_only_before_first_series(void **st)
     am_series_destroy(s);
 }
 
+/* ---- idle expiry (am_series_expire) ---- */
+
+#define T0 1700000000000000000ull
+#define IDLE 5000000000ull /* 5 s */
+
+static struct recs g_dropped; /* test-only scratch */
+
+static size_t expire(struct am_series_store *s, uint64_t now)
+{
+    return am_series_expire(s, now, IDLE, on_series, &g_dropped);
+}
+
+static void apply_at(struct am_series_store *s, unsigned shard, struct am_obs o, uint64_t t)
+{
+    assert_int_equal(am_series_apply_at(s, shard, &o, 1, t), AM_OK);
+}
+
+/* Updated at t: kept at t + idle - 1 ns, dropped at exactly t + idle. */
+static void test_series_expire_exactly_at_idle_boundary(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(1, 0, 0);
+    struct am_obs o = ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 3, "a", "success", NULL);
+    apply_at(s, 0, o, T0);
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + IDLE - 1), 0);
+    assert_int_equal(g_dropped.n, 0);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 1);
+    assert_true(find(snapshot(s), AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 3);
+    /* a clock behind the update never expires it */
+    assert_int_equal(expire(s, T0 - 1), 0);
+    assert_int_equal(expire(s, T0 + IDLE), 1);
+    assert_int_equal(g_dropped.n, 1);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 0);
+    struct recs *rs = snapshot(s);
+    assert_null(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success"));
+    assert_null(find(rs, AM_M_SELF_SERIES_ACTIVE, "agent_requests_total"));
+    assert_true(find(rs, AM_M_SELF_SERIES_EXPIRED_TOTAL, "agent_requests_total")->value == 1);
+    assert_int_equal(count_of(rs, AM_M_SELF_SERIES_EXPIRED_TOTAL), 1);
+    /* idle 0 disables expiry */
+    apply_at(s, 0, o, T0);
+    assert_int_equal(am_series_expire(s, T0 + 100 * IDLE, 0, NULL, NULL), 0);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 1);
+    am_series_destroy(s);
+}
+
+/* The newest update over every shard counts, whichever shard it was on. */
+static void test_series_expire_update_on_any_shard_keeps_series(void **st)
+{
+    (void)st;
+    static const unsigned late_shard[] = {0, 1, 2};
+    for (size_t c = 0; c < sizeof(late_shard) / sizeof(late_shard[0]); c++) {
+        struct am_series_store *s = mk(3, 0, 0);
+        struct am_obs o = ob(AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, 0.4, "a", "m", NULL);
+        for (unsigned w = 0; w < 3; w++) {
+            apply_at(s, w, o, T0);
+        }
+        apply_at(s, late_shard[c], o, T0 + 7);
+        g_dropped.n = 0;
+        assert_int_equal(expire(s, T0 + IDLE), 0);
+        assert_int_equal(expire(s, T0 + 6 + IDLE), 0);
+        assert_int_equal(expire(s, T0 + 7 + IDLE), 1);
+        assert_int_equal(g_dropped.r[0].count, 4);
+        am_series_destroy(s);
+    }
+}
+
+/* The cap slot comes back; the overflow series and self-metrics never expire. */
+static void test_series_expire_returns_cap_slot_keeps_overflow_and_self(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(2, 2, 0);
+    apply_at(s, 0, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "a", "ok", NULL), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "b", "ok", NULL), T0 + IDLE);
+    apply_at(s, 0, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 1, "c", "ok", NULL), T0);
+    apply_at(s, 0, ob(AM_M_SELF_BUILD_INFO, AM_OBS_SET, 1, "v1", NULL, NULL), T0);
+    apply_at(s, 0, ob(AM_M_SELF_SPANS_ACCEPTED_TOTAL, AM_OBS_INC, 9, "http", NULL, NULL), T0);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 3); /* a, b, overflow */
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + IDLE), 1); /* only a: b is fresh, overflow exempt */
+    assert_string_equal(g_dropped.r[0].labels, "a|ok");
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 2);
+    apply_at(s, 1, ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 5, "c", "ok", NULL), T0 + IDLE);
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "c|ok")->value == 5); /* a regular series */
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "__overflow__|__overflow__")->value == 1);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 3);
+    assert_int_equal(expire(s, T0 + 100 * IDLE), 2); /* b and c; never overflow or self */
+    rs = snapshot(s);
+    assert_int_equal(count_of(rs, AM_M_AGENT_REQUESTS_TOTAL), 1);
+    assert_true(find(rs, AM_M_SELF_BUILD_INFO, "v1")->value == 1);
+    assert_true(find(rs, AM_M_SELF_SPANS_ACCEPTED_TOTAL, "http")->value == 9);
+    assert_true(find(rs, AM_M_SELF_SERIES_EXPIRED_TOTAL, "agent_requests_total")->value == 3);
+    am_series_destroy(s);
+}
+
+/* The dropped view carries the final merged values, in visit order. */
+static void test_series_expire_dropped_view_has_last_values(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(2, 0, 0);
+    apply_at(s, 0, ob(AM_M_AGENT_TOKEN_USAGE_TOTAL, AM_OBS_INC, 100, "z", "m", "input"), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_TOKEN_USAGE_TOTAL, AM_OBS_INC, 23, "z", "m", "input"), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_TOKEN_USAGE_TOTAL, AM_OBS_INC, 7, "a", "m", "output"), T0);
+    apply_at(s, 0, ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_SET, 0.75, "a", "relevance", NULL), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_QUALITY_SCORE, AM_OBS_SET, 0.5, "a", "relevance", NULL), T0);
+    /* agent_request_duration_seconds: 0.5 1 2 3 5 8 13 21 30 60 */
+    apply_at(s, 0, ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 0.5, "a", NULL, NULL), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 2.5, "a", NULL, NULL), T0);
+    apply_at(s, 1, ob(AM_M_AGENT_REQUEST_DURATION, AM_OBS_OBSERVE, 99, "a", NULL, NULL), T0);
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + IDLE), 4);
+    struct recs *d = &g_dropped;
+    assert_int_equal(d->n, 4);
+    assert_int_equal(d->r[0].metric, AM_M_AGENT_REQUEST_DURATION);
+    assert_int_equal(d->r[0].count, 3);
+    assert_true(d->r[0].sum == 102);
+    assert_int_equal(d->r[0].nb, 10);
+    static const uint64_t want_b[11] = {1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1};
+    assert_memory_equal(d->r[0].buckets, want_b, sizeof(want_b));
+    assert_int_equal(d->r[1].metric, AM_M_AGENT_TOKEN_USAGE_TOTAL);
+    assert_string_equal(d->r[1].labels, "a|m|output");
+    assert_true(d->r[1].value == 7);
+    assert_string_equal(d->r[2].labels, "z|m|input");
+    assert_true(d->r[2].value == 123);
+    assert_int_equal(d->r[3].metric, AM_M_AGENT_QUALITY_SCORE);
+    assert_true(d->r[3].value == 0.5);
+    am_series_destroy(s);
+}
+
+/* A re-created series starts from zero, with no exemplar of its past. */
+static void test_series_expire_recreated_series_starts_from_zero(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(1, 0, 0);
+    struct am_obs c = exob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 4, 0x11);
+    struct am_obs h = exob(AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, 0.3, 0x22);
+    apply_at(s, 0, c, T0);
+    apply_at(s, 0, h, T0);
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + IDLE), 2);
+    c.has_exemplar = 0;
+    c.value = 1;
+    h.has_exemplar = 0;
+    h.value = 7;
+    apply_at(s, 0, c, T0 + 2 * IDLE);
+    apply_at(s, 0, h, T0 + 2 * IDLE);
+    struct exrec r[2];
+    memset(r, 0, sizeof(r));
+    am_series_visit(s, ex_cb, r);
+    assert_int_equal(r[0].seen, 1);
+    assert_false(r[0].has);
+    assert_true(r[0].created_ns == T0 + 2 * IDLE);
+    assert_int_equal(r[1].seen, 1);
+    assert_false(r[1].has);
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 1);
+    const struct rec *hr = find(rs, AM_M_MODEL_INFERENCE_DURATION, "a|m");
+    assert_int_equal(hr->count, 1);
+    assert_true(hr->sum == 7);
+    assert_int_equal(hr->buckets[6], 1); /* 0.2 0.5 1 2 3 5 10: 7 -> le=10 */
+    assert_int_equal(hr->buckets[1], 0);
+    /* and an exemplar taken again lands in a clean (recycled) array */
+    apply_at(s, 0, exob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 2, 0x33), T0 + 2 * IDLE + 1);
+    memset(r, 0, sizeof(r));
+    am_series_visit(s, ex_cb, r);
+    assert_true(r[0].has && r[0].ex[0].value == 2 && r[0].ex[0].wall_ns == T0 + 2 * IDLE + 1);
+    am_series_destroy(s);
+}
+
+/* Model-checked stress: many inserts, expiries and re-inserts over small
+ * maps; every round the store matches a shadow model exactly. */
+#define STRESS_KEYS 3000u
+#define STRESS_ROUNDS 60u
+
+struct stress {
+    double val[STRESS_KEYS];
+    uint64_t last[STRESS_KEYS];
+    uint8_t alive[STRESS_KEYS];
+    size_t checked;
+};
+
+static unsigned key_of(const char *labels)
+{
+    unsigned k = 0;
+    assert_int_equal(sscanf(labels, "k%u|", &k), 1);
+    assert_true(k < STRESS_KEYS);
+    return k;
+}
+
+static void stress_dropped(void *ud, const struct am_series_view *v)
+{
+    struct stress *m = ud;
+    unsigned k = 0;
+    assert_int_equal(sscanf(v->label_values[0], "k%u", &k), 1);
+    assert_true(m->alive[k]);
+    assert_true(v->value == m->val[k]);
+    m->alive[k] = 0;
+    m->val[k] = 0;
+}
+
+static void stress_visit(void *ud, const struct am_series_view *v)
+{
+    struct stress *m = ud;
+    if (v->metric != AM_M_AGENT_TOOL_CALLS_TOTAL) {
+        return;
+    }
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%s|", v->label_values[0]);
+    unsigned k = key_of(buf);
+    assert_true(m->alive[k]);
+    assert_true(v->value == m->val[k]);
+    m->checked++;
+}
+
+static void test_series_expire_stress_maps_consistent(void **st)
+{
+    (void)st;
+    static struct stress m;
+    memset(&m, 0, sizeof(m));
+    struct am_series_store *s = mk(2, 0, 0);
+    uint32_t rnd = 12345;
+    const uint64_t step = 10;
+    const uint64_t idle = 35;
+    for (unsigned r = 1; r <= STRESS_ROUNDS; r++) {
+        uint64_t t = T0 + r * step;
+        for (unsigned k = 0; k < STRESS_KEYS; k++) {
+            rnd = rnd * 1103515245u + 12345u;
+            if ((rnd >> 16) % 100 >= (r % 10 == 0 ? 100u : 30u)) {
+                continue;
+            }
+            char name[16];
+            snprintf(name, sizeof(name), "k%u", k);
+            apply_at(s, (rnd >> 8) & 1u,
+                     ob(AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1, name, "t", "success"), t);
+            m.val[k] += 1;
+            m.last[k] = t;
+            m.alive[k] = 1;
+        }
+        size_t want = 0;
+        size_t live = 0;
+        for (unsigned k = 0; k < STRESS_KEYS; k++) {
+            want += m.alive[k] && t - m.last[k] >= idle;
+            live += m.alive[k];
+        }
+        assert_int_equal(am_series_expire(s, t, idle, stress_dropped, &m), want);
+        live -= want;
+        assert_int_equal(am_series_count(s, AM_M_AGENT_TOOL_CALLS_TOTAL), live);
+        m.checked = 0;
+        am_series_visit(s, stress_visit, &m);
+        assert_int_equal(m.checked, live);
+    }
+    /* memory is recycled: a second identical fill after a full expiry costs nothing more */
+    size_t bytes[2];
+    for (int pass = 0; pass < 2; pass++) {
+        uint64_t t = T0 + (STRESS_ROUNDS + 10 + (uint64_t)pass * 10) * step;
+        am_series_expire(s, t, idle, stress_dropped, &m);
+        assert_int_equal(am_series_count(s, AM_M_AGENT_TOOL_CALLS_TOTAL), 0);
+        for (unsigned k = 0; k < STRESS_KEYS; k++) {
+            char name[16];
+            snprintf(name, sizeof(name), "k%u", k);
+            apply_at(s, k & 1u,
+                     ob(AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1, name, "t", "success"), t);
+            m.val[k] = 1;
+            m.alive[k] = 1;
+        }
+        bytes[pass] = am_series_bytes(s);
+    }
+    assert_int_equal(bytes[1], bytes[0]);
+    am_series_destroy(s);
+}
+
+/* Ingest on two threads while the main thread expires and visits: nothing
+ * is lost or counted twice (dropped + remaining == applied), ASan clean. */
+struct churn {
+    struct am_series_store *s;
+    unsigned shard;
+    _Atomic uint64_t *now;
+    atomic_int *running;
+};
+
+#define CHURN_OPS 20000u
+
+static void *churn_worker(void *arg)
+{
+    struct churn *c = arg;
+    char name[16];
+    for (unsigned i = 0; i < CHURN_OPS; i++) {
+        snprintf(name, sizeof(name), "c%u", (i * 7u + c->shard) % 97u);
+        struct am_obs o = ob(AM_M_AGENT_TOOL_CALLS_TOTAL, AM_OBS_INC, 1, name, "t", "success");
+        uint64_t t = atomic_fetch_add(c->now, 1) + 1;
+        if (am_series_apply_at(c->s, c->shard, &o, 1, t) != AM_OK) {
+            atomic_fetch_sub(c->running, 1);
+            return c;
+        }
+    }
+    atomic_fetch_sub(c->running, 1);
+    return NULL;
+}
+
+static void sum_cb(void *ud, const struct am_series_view *v)
+{
+    if (v->metric == AM_M_AGENT_TOOL_CALLS_TOTAL) {
+        *(double *)ud += v->value;
+    }
+}
+
+static void test_series_expire_concurrent_with_ingest_conserves(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(2, 0, 0);
+    _Atomic uint64_t now = T0;
+    atomic_int running = 2;
+    struct churn c[2] = {{s, 0, &now, &running}, {s, 1, &now, &running}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_create(&t[i], NULL, churn_worker, &c[i]), 0);
+    }
+    double dropped = 0;
+    size_t n = 0;
+    while (atomic_load(&running) > 0) {
+        n += am_series_expire(s, atomic_load(&now), 40, sum_cb, &dropped);
+        double visible = 0;
+        am_series_visit(s, sum_cb, &visible);
+        assert_true(visible + dropped <= 2.0 * CHURN_OPS);
+    }
+    for (int i = 0; i < 2; i++) {
+        void *ret;
+        pthread_join(t[i], &ret);
+        assert_null(ret);
+    }
+    double visible = 0;
+    am_series_visit(s, sum_cb, &visible);
+    assert_true(visible + dropped == 2.0 * CHURN_OPS);
+    printf("concurrent expiry: %zu series expired during ingest\n", n);
+    am_series_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -737,6 +1076,13 @@ int main(void)
         cmocka_unit_test(test_series_memory_within_budget),
         cmocka_unit_test(test_series_near_label_sets_distinct_exact),
         cmocka_unit_test(test_series_exemplars_latest_across_shards),
+        cmocka_unit_test(test_series_expire_exactly_at_idle_boundary),
+        cmocka_unit_test(test_series_expire_update_on_any_shard_keeps_series),
+        cmocka_unit_test(test_series_expire_returns_cap_slot_keeps_overflow_and_self),
+        cmocka_unit_test(test_series_expire_dropped_view_has_last_values),
+        cmocka_unit_test(test_series_expire_recreated_series_starts_from_zero),
+        cmocka_unit_test(test_series_expire_stress_maps_consistent),
+        cmocka_unit_test(test_series_expire_concurrent_with_ingest_conserves),
     };
     return cmocka_run_group_tests_name("series", tests, NULL, NULL);
 }
