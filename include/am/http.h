@@ -98,5 +98,8 @@ int am_http_status_for(int err);
 int am_http_grpc_code_for(int status);
 const char *am_http_reason(int status);
 enum am_http_method am_http_method_parse(struct am_str m);
+/* The media type of a Content-Type value: parameters and trailing blanks
+ * dropped ("application/json; charset=utf-8" -> "application/json"). */
+struct am_str am_http_media_type(struct am_str v);
 
 #endif

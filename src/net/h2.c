@@ -177,18 +177,6 @@ static struct am_str view(const struct stream *s, enum field f)
     return (struct am_str){s->hdr.data + s->off[f], s->len[f]};
 }
 
-static struct am_str media_type(struct am_str v)
-{
-    const char *semi = v.len ? memchr(v.ptr, ';', v.len) : NULL;
-    if (semi != NULL) {
-        v.len = (size_t)(semi - v.ptr);
-    }
-    while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t')) {
-        v.len--;
-    }
-    return v;
-}
-
 static void build_request(const struct stream *s, struct am_h2_request *r)
 {
     struct am_http_request *q = &r->http;
@@ -201,7 +189,7 @@ static void build_request(const struct stream *s, struct am_h2_request *r)
     if (qm != NULL) {
         q->path.len = (size_t)(qm - q->path.ptr);
     }
-    q->content_type = media_type(view(s, F_CONTENT_TYPE));
+    q->content_type = am_http_media_type(view(s, F_CONTENT_TYPE));
     q->content_encoding = view(s, F_CONTENT_ENCODING);
     q->accept = view(s, F_ACCEPT);
     q->accept_encoding = view(s, F_ACCEPT_ENCODING);

@@ -198,3 +198,15 @@ void am_router_observe(const struct am_router *r, const struct am_http_request *
         r->observe_cb(r->observe_ud, req, status);
     }
 }
+
+struct am_str am_http_media_type(struct am_str v)
+{
+    const char *semi = v.len ? memchr(v.ptr, ';', v.len) : NULL;
+    if (semi != NULL) {
+        v.len = (size_t)(semi - v.ptr);
+    }
+    while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t')) {
+        v.len--;
+    }
+    return v;
+}

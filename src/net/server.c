@@ -134,18 +134,6 @@ static int conn_flush(struct conn *c)
 
 /* ---- requests ---- */
 
-static struct am_str media_type(struct am_str v)
-{
-    const char *semi = v.len ? memchr(v.ptr, ';', v.len) : NULL;
-    if (semi != NULL) {
-        v.len = (size_t)(semi - v.ptr);
-    }
-    while (v.len > 0 && (v.ptr[v.len - 1] == ' ' || v.ptr[v.len - 1] == '\t')) {
-        v.len--;
-    }
-    return v;
-}
-
 static void build_request(struct conn *c, struct am_http_request *req, bool with_body)
 {
     const struct am_http1_request *r = &c->parser.req;
@@ -163,7 +151,7 @@ static void build_request(struct conn *c, struct am_http_request *req, bool with
     if (q != NULL) {
         req->path.len = (size_t)(q - r->target.ptr);
     }
-    req->content_type = media_type(am_http1_header(r, AM_STR("content-type")));
+    req->content_type = am_http_media_type(am_http1_header(r, AM_STR("content-type")));
     req->content_encoding = am_http1_header(r, AM_STR("content-encoding"));
     req->accept = am_http1_header(r, AM_STR("accept"));
     req->accept_encoding = am_http1_header(r, AM_STR("accept-encoding"));
