@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "am/alloc.h"
 #include "testsupport.h"
 
 char *ts_read_file(const char *path, size_t *len)
@@ -56,4 +57,17 @@ int ts_golden_compare(const char *path, const char *got, size_t got_len)
     }
     free(want);
     return rc;
+}
+
+unsigned long ts_each_alloc(void (*fn)(void *ctx, unsigned long nth), void *ctx)
+{
+    am_alloc_fail_at(0);
+    fn(ctx, 0);
+    unsigned long total = am_alloc_count();
+    for (unsigned long nth = 1; nth <= total; nth++) {
+        am_alloc_fail_at(nth);
+        fn(ctx, nth);
+        am_alloc_fail_at(0);
+    }
+    return total;
 }

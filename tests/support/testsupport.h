@@ -15,4 +15,11 @@ char *ts_read_file(const char *path, size_t *len);
  * variable AM_REGEN_GOLDEN=1 the golden file is rewritten instead. */
 int ts_golden_compare(const char *path, const char *got, size_t got_len);
 
+/* Allocation-failure sweep (STYLE.md 5.9): run fn(ctx, 0) with no failure and
+ * count its am_try_* allocations, then run fn(ctx, nth) once for each nth,
+ * failing that allocation. fn asserts its own invariants (AM_OK or AM_ENOMEM,
+ * state consistent). Returns the count of the clean run. */
+unsigned long ts_each_alloc(void (*fn)(void *ctx, unsigned long nth), void *ctx);
+#define AM_TEST_EACH_ALLOC(fn, ctx) ts_each_alloc((fn), (ctx))
+
 #endif
