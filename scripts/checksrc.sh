@@ -2,7 +2,11 @@
 # checksrc.sh - the source rules a compiler cannot enforce (STYLE.md 5.8):
 #   1. no sprintf strcpy strcat strtok atoi atol gets in src/ and include/;
 #   2. no raw malloc calloc realloc free outside src/core/alloc.c;
-#   3. clang-format --dry-run -Werror over src/ include/ tests/unit/.
+#   3. clang-format --dry-run -Werror over src/ include/ tests/unit/;
+#   4. layers (STYLE.md 5.1, docs/design/layers.md): every #include "am/X.h"
+#      in src/<module>/ and in the headers of a module points at its own
+#      module or one it may depend on; nothing below the daemon includes
+#      one above it.
 # Comments and string literals are blanked before matching, so prose that
 # mentions a banned name is fine; `->free(` and `.free(` members are too.
 set -euo pipefail
@@ -56,6 +60,79 @@ if ! scan 'malloc|calloc|realloc|free' "${raw[@]}"; then
     echo "checksrc: raw allocation outside src/core/alloc.c (use am/alloc.h or an arena)" >&2
     fail=1
 fi
+
+# Which module each public header belongs to. A header not listed falls to
+# the one directory of src/ with X.c or X_*.c; anything else must be added.
+declare -A owner=(
+    [alloc]=core [arena]=core [buf]=core [clock]=core [err]=core [log]=core [loop]=core
+    [proc]=core [str]=core [map]=core
+    [span]=otlp [otlp]=otlp [pbwire]=otlp
+    [grpc]=net [h2]=net [http]=net [http1]=net [inflate]=net [server]=net [tls]=net
+    [obs]=metrics [series]=metrics [expo]=metrics [rw]=metrics [self]=metrics
+    [classify]=genai [conv]=genai [derive]=genai [pricing]=genai [quality]=genai
+    [trace_buf]=genai
+    [config]=config [yaml]=config
+    [daemon]=daemon
+)
+# What each module may include besides itself: core < otlp < {net, metrics,
+# genai} < config < daemon. Of the middle three, genai may use metrics' obs.h
+# only (derive emits the observations series consumes); net and metrics
+# stand alone on core.
+declare -A may=(
+    [core]=""
+    [otlp]="core"
+    [net]="core"
+    [metrics]="core"
+    [genai]="core otlp metrics:obs"
+    [config]="core otlp net metrics genai"
+    [daemon]="core otlp net metrics genai config"
+)
+
+header_owner() {
+    local name=$1
+    if [[ -n "${owner[$name]:-}" ]]; then
+        echo "${owner[$name]}"
+        return
+    fi
+    local dirs
+    dirs=$(find src -mindepth 2 -maxdepth 2 \( -name "$name.c" -o -name "${name}_*.c" \) \
+        -printf '%h\n' | sort -u)
+    if [[ $(wc -l <<<"$dirs") -eq 1 && -n "$dirs" ]]; then
+        basename "$dirs"
+    fi
+}
+
+layer_ok() { # FROM_MODULE TO_MODULE HEADER_NAME
+    local from=$1 to=$2 name=$3 d
+    [[ "$from" == "$to" ]] && return 0
+    for d in ${may[$from]}; do
+        [[ "$d" == "$to" || "$d" == "$to:$name" ]] && return 0
+    done
+    return 1
+}
+
+for f in "${code[@]}"; do
+    case "$f" in
+    include/am/*.h) mod=$(header_owner "$(basename "$f" .h)") ;;
+    src/*/*) mod=$(cut -d/ -f2 <<<"$f") ;;
+    *) continue ;;
+    esac
+    if [[ -z "$mod" || -z "${may[$mod]+set}" ]]; then
+        echo "$f: no layer known for this file (add it to checksrc.sh owner/may)" >&2
+        fail=1
+        continue
+    fi
+    while IFS=: read -r line inc; do
+        to=$(header_owner "$inc")
+        if [[ -z "$to" ]]; then
+            echo "$f:$line: am/$inc.h has no layer (add it to checksrc.sh owner)" >&2
+            fail=1
+        elif ! layer_ok "$mod" "$to" "$inc"; then
+            echo "$f:$line: $mod must not include am/$inc.h ($to): dependencies point down" >&2
+            fail=1
+        fi
+    done < <(grep -no '^#include "am/[a-z0-9_]*\.h"' "$f" | sed -E 's|^([0-9]+):#include "am/([a-z0-9_]+)\.h"|\1:\2|')
+done
 
 mapfile -t fmt < <(find src include tests/unit -type f \( -name '*.c' -o -name '*.h' \) \
     2>/dev/null | sort)

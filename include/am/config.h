@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include "am/pricing.h"
+#include "am/rw.h"
 #include "am/series.h"
+#include "am/server.h"
 #include "am/yaml.h"
 
 /*
@@ -19,50 +21,10 @@
  * value scalar before it is parsed ($${ is a literal ${). Durations take
  * ms s m h; sizes KiB MiB GiB. Strings and arrays are heap copies owned by
  * the config (am_config_free). No global state; not thread-safe per cfg.
- * docs/design/config.md has the details.
+ * Each module owns its options struct in its own header (am_listener_opts
+ * and am_tls_opts in net, am_rw_opts in rw.h, am_bucket_override in
+ * series.h, am_price in pricing.h); config fills them. docs/design/config.md.
  */
-
-struct am_tls_config {
-    char *cert_file; /* NULL: no TLS */
-    char *key_file;
-    char *client_ca_file; /* non-NULL turns on mutual TLS */
-    char *ca_file;        /* remote_write: CA to verify the receiver */
-    bool insecure_skip_verify;
-};
-
-struct am_listener_config {
-    char *endpoint;                 /* "host:port" */
-    uint64_t max_request_body_size; /* bytes, after inflation */
-    uint64_t read_timeout_ns;
-    uint32_t max_connections;
-    uint32_t max_concurrent_streams;
-    uint64_t max_header_bytes;
-    uint64_t max_inflight_bytes; /* request bytes buffered listener-wide (503 past it) */
-    struct am_tls_config tls;
-    char *bearer_token_file; /* auth.bearer_token_file */
-};
-
-struct am_header_kv {
-    char *name;
-    char *value;
-};
-
-struct am_remote_write_config {
-    char *url;
-    uint64_t send_interval_ns;
-    struct am_header_kv *headers;
-    size_t header_count;
-    char *basic_auth_username;
-    char *basic_auth_password_file;
-    char *bearer_token_file;
-    struct am_tls_config tls;
-    uint64_t timeout_ns;
-    char *queue_dir;
-    uint64_t queue_max_bytes;
-    uint32_t max_samples_per_send;
-    uint64_t min_backoff_ns;
-    uint64_t max_backoff_ns;
-};
 
 struct am_price_entry {
     char *model;
@@ -70,9 +32,9 @@ struct am_price_entry {
 };
 
 struct am_config {
-    struct am_listener_config http;
-    struct am_listener_config grpc;
-    struct am_listener_config prom; /* exporters.prometheus: endpoint + tls */
+    struct am_listener_opts http;
+    struct am_listener_opts grpc;
+    struct am_listener_opts prom; /* exporters.prometheus: endpoint + tls */
 
     /* processors.genai */
     uint64_t trace_wait_ns;
@@ -91,7 +53,7 @@ struct am_config {
     struct am_bucket_override *buckets;
     size_t bucket_count;
 
-    struct am_remote_write_config *remote_write;
+    struct am_rw_opts *remote_write;
     size_t remote_write_count;
 
     struct am_header_kv *external_labels;
@@ -134,11 +96,9 @@ int am_config_parse_pricing(const char *text, size_t len, const char *name,
                             struct am_price_entry **entries, size_t *count, struct am_diag *diag);
 void am_config_free_prices(struct am_price_entry *entries, size_t count);
 
-/* Build the pricing table cfg asks for: builtin (if on), then pricing.file,
- * then pricing.models, later entries winning. Returns AM_OK or AM_ECONFIG /
- * AM_EIO with diag set. */
-int am_config_build_pricing(const struct am_config *cfg, struct am_pricing **out,
-                            struct am_diag *diag);
+/* Read a whole file (at most 16 MiB) into a heap buffer (am_free).
+ * Returns AM_OK, or AM_EIO with diag "FILE: cannot read: <strerror>". */
+int am_config_read_file(const char *path, char **out, size_t *len, struct am_diag *diag);
 
 /* The compiled-in deploy/pricing.yaml. */
 extern const char am_builtin_pricing_yaml[];

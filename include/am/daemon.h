@@ -21,6 +21,12 @@ int am_daemon_run(struct am_daemon *d);
 void am_daemon_stop(struct am_daemon *d);
 void am_daemon_destroy(struct am_daemon *d);
 
+/* Build the pricing table cfg asks for: builtin (if on), then pricing.file,
+ * then pricing.models, later entries winning. Returns AM_OK or AM_ECONFIG /
+ * AM_EIO with diag set; *out is frozen, freed with am_pricing_destroy. */
+int am_daemon_build_pricing(const struct am_config *cfg, struct am_pricing **out,
+                            struct am_diag *diag);
+
 /* The bound port of a listener ("http", "grpc", "prometheus"), for tests. */
 int am_daemon_port(const struct am_daemon *d, const char *listener);
 

@@ -2,12 +2,12 @@
 #define AM_RW_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "am/buf.h"
 #include "am/clock.h"
-#include "am/config.h"
 #include "am/series.h"
 
 /*
@@ -20,6 +20,39 @@
  * (timer) thread and never wait on the network; the stats are relaxed
  * atomics any thread may read. Design: docs/design/remote_write.md.
  */
+
+/* ---- options (exporters.remote_write[], filled by config) ---- */
+
+/* A name/value pair: an endpoint's HTTP header, or an external label. */
+struct am_header_kv {
+    char *name;
+    char *value;
+};
+
+/* TLS towards the receiver. */
+struct am_rw_tls_opts {
+    char *ca_file; /* CA to verify the receiver; NULL: the system's */
+    char *cert_file;
+    char *key_file;
+    bool insecure_skip_verify;
+};
+
+struct am_rw_opts {
+    char *url;
+    uint64_t send_interval_ns;
+    struct am_header_kv *headers;
+    size_t header_count;
+    char *basic_auth_username;
+    char *basic_auth_password_file;
+    char *bearer_token_file;
+    struct am_rw_tls_opts tls;
+    uint64_t timeout_ns;
+    char *queue_dir;
+    uint64_t queue_max_bytes;
+    uint32_t max_samples_per_send;
+    uint64_t min_backoff_ns;
+    uint64_t max_backoff_ns;
+};
 
 /* ---- encoder ---- */
 
@@ -114,9 +147,8 @@ struct am_rw_stats {
 /* Open or create the endpoint's queue (cfg->queue_dir, or ./data/wal/<host>
  * when NULL) and recover it. Copies what it keeps from cfg and the labels.
  * Returns NULL with *why set (and a log line) on failure. */
-struct am_rw *am_rw_create(const struct am_remote_write_config *cfg,
-                           const struct am_header_kv *external_labels, size_t n_external,
-                           const struct am_clock *clock, const char **why);
+struct am_rw *am_rw_create(const struct am_rw_opts *cfg, const struct am_header_kv *external_labels,
+                           size_t n_external, const struct am_clock *clock, const char **why);
 /* Encode the whole store now (timestamp: the clock's wall time) and append
  * it to the queue, then fdatasync. Never waits on the network.
  * Returns AM_OK or AM_EIO. */

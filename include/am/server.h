@@ -4,9 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "am/config.h"
 #include "am/http.h"
 #include "am/loop.h"
+#include "am/tls.h"
 
 /*
  * server: a listening socket and its HTTP/1.1, HTTP/2 and gRPC connections.
@@ -24,6 +24,21 @@
 
 struct am_listener;
 struct am_server;
+
+/* One listener as configured (receivers.otlp.http/grpc,
+ * exporters.prometheus); filled by config, turned into am_server_opts by
+ * the daemon. */
+struct am_listener_opts {
+    char *endpoint;                 /* "host:port" */
+    uint64_t max_request_body_size; /* bytes, after inflation */
+    uint64_t read_timeout_ns;
+    uint32_t max_connections;
+    uint32_t max_concurrent_streams;
+    uint64_t max_header_bytes;
+    uint64_t max_inflight_bytes; /* request bytes buffered listener-wide (503 past it) */
+    struct am_tls_opts tls;
+    char *bearer_token_file; /* auth.bearer_token_file */
+};
 
 struct am_server_opts {
     const char *name;      /* "otlp_http", "prometheus": self-metric label */
@@ -66,8 +81,8 @@ void am_listener_close(struct am_listener *l);
 /* TLS for every new connection from now on (cert, key, client_ca_file);
  * a reload calls it again and open connections keep their context.
  * Returns AM_OK, or AM_ECONFIG with *why set (the old context stays). */
-int am_listener_set_tls(struct am_listener *l, const struct am_tls_config *cfg, bool h2,
-                        bool only_h2, const char **why);
+int am_listener_set_tls(struct am_listener *l, const struct am_tls_opts *cfg, bool h2, bool only_h2,
+                        const char **why);
 /* Require "Authorization: Bearer <token>" with the token read from file
  * (trailing whitespace dropped); NULL turns auth off. Compared in constant
  * time; never logged. Returns AM_OK or AM_EIO/AM_ECONFIG with *why set. */

@@ -120,6 +120,14 @@ struct am_log_batch {
 };
 
 /* Find an attribute by key (linear; attribute lists are short). NULL if absent. */
-const struct am_anyval *am_attrs_get(const struct am_attrs *attrs, struct am_str key);
+static inline const struct am_anyval *am_attrs_get(const struct am_attrs *attrs, struct am_str key)
+{
+    for (size_t i = 0; i < attrs->count; i++) {
+        if (am_str_eq(attrs->items[i].key, key)) {
+            return &attrs->items[i].val;
+        }
+    }
+    return NULL;
+}
 
 #endif

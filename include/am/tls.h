@@ -7,7 +7,6 @@
 #include <sys/types.h>
 
 #include "am/buf.h"
-#include "am/config.h"
 
 /*
  * TLS for the listeners on OpenSSL, through memory BIOs: the connection
@@ -23,11 +22,19 @@
 struct am_tls_ctx;
 struct am_tls;
 
+/* A listener's TLS (receivers.otlp.*.tls, exporters.prometheus.tls); filled
+ * by config. cert_file NULL: no TLS. */
+struct am_tls_opts {
+    char *cert_file;
+    char *key_file;
+    char *client_ca_file; /* non-NULL turns on mutual TLS */
+};
+
 /* Build a server context from cert_file/key_file (and client_ca_file).
  * h2 adds "h2" to the ALPN protocols offered (before http/1.1; a gRPC
  * listener passes only_h2). Returns NULL with *why set (static) when a
  * file cannot be loaded or the key does not match the certificate. */
-struct am_tls_ctx *am_tls_ctx_create(const struct am_tls_config *cfg, bool h2, bool only_h2,
+struct am_tls_ctx *am_tls_ctx_create(const struct am_tls_opts *cfg, bool h2, bool only_h2,
                                      const char **why);
 void am_tls_ctx_ref(struct am_tls_ctx *ctx);
 /* Drop one reference; NULL is a no-op. */

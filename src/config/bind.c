@@ -579,7 +579,7 @@ static int bind_rw_list(struct am_bctx *c, const struct am_binding *r, const str
                         const char *path, void *base)
 {
     char p[384];
-    struct am_remote_write_config **arr = FIELD(base, r->off, struct am_remote_write_config *);
+    struct am_rw_opts **arr = FIELD(base, r->off, struct am_rw_opts *);
     size_t *count = FIELD(base, r->count_off, size_t);
     if (v->type != AM_YNODE_SEQUENCE) {
         return am_bind_fail(c, v, path, "expected a sequence of mappings, got %s",
@@ -763,7 +763,7 @@ static void free_row(const struct am_binding *r, void *base)
         *e = NULL;
         *count = 0;
     } else if (r->type == AM_CT_RW_LIST) {
-        struct am_remote_write_config **rw = FIELD(base, r->off, struct am_remote_write_config *);
+        struct am_rw_opts **rw = FIELD(base, r->off, struct am_rw_opts *);
         for (size_t i = 0; *rw != NULL && i < *count; i++) {
             am_bind_free(&am_rw_table, &(*rw)[i]);
         }

@@ -15,7 +15,7 @@
 #include "config_int.h"
 
 #define C(f) offsetof(struct am_config, f)
-#define R(f) offsetof(struct am_remote_write_config, f)
+#define R(f) offsetof(struct am_rw_opts, f)
 #define MS 1000000ull
 #define SEC 1000000000ull
 #define MIN (60 * SEC)
@@ -50,7 +50,7 @@ static const char *const log_formats[] = {"logfmt", "json", NULL};
 static int check_listener_tls(struct am_bctx *c, const struct am_ynode *n, const char *path,
                               const void *section)
 {
-    const struct am_tls_config *tls = section;
+    const struct am_tls_opts *tls = section;
     if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
         return am_bind_fail(c, n, path, "cert_file and key_file must be set together");
     }
@@ -63,7 +63,7 @@ static int check_listener_tls(struct am_bctx *c, const struct am_ynode *n, const
 static int check_client_tls(struct am_bctx *c, const struct am_ynode *n, const char *path,
                             const void *section)
 {
-    const struct am_tls_config *tls = section;
+    const struct am_rw_tls_opts *tls = section;
     if ((tls->cert_file == NULL) != (tls->key_file == NULL)) {
         return am_bind_fail(c, n, path, "cert_file and key_file must be set together");
     }
@@ -73,7 +73,7 @@ static int check_client_tls(struct am_bctx *c, const struct am_ynode *n, const c
 static int check_basic_auth(struct am_bctx *c, const struct am_ynode *n, const char *path,
                             const void *section)
 {
-    const struct am_remote_write_config *rw = section;
+    const struct am_rw_opts *rw = section;
     if ((rw->basic_auth_username == NULL) != (rw->basic_auth_password_file == NULL)) {
         return am_bind_fail(c, n, path, "username and password_file must be set together");
     }
@@ -83,7 +83,7 @@ static int check_basic_auth(struct am_bctx *c, const struct am_ynode *n, const c
 static int check_queue(struct am_bctx *c, const struct am_ynode *n, const char *path,
                        const void *section)
 {
-    const struct am_remote_write_config *rw = section;
+    const struct am_rw_opts *rw = section;
     if (rw->min_backoff_ns > rw->max_backoff_ns) {
         return am_bind_fail(c, n, path, "min_backoff must not exceed max_backoff");
     }
@@ -93,7 +93,7 @@ static int check_queue(struct am_bctx *c, const struct am_ynode *n, const char *
 static int check_rw_item(struct am_bctx *c, const struct am_ynode *n, const char *path,
                          const void *section)
 {
-    const struct am_remote_write_config *rw = section;
+    const struct am_rw_opts *rw = section;
     if (rw->basic_auth_username != NULL && rw->bearer_token_file != NULL) {
         return am_bind_fail(c, n, path, "basic_auth and bearer_token_file are mutually exclusive");
     }

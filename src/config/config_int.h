@@ -31,7 +31,7 @@ enum am_ctype {
     AM_CT_HEADERS,  /* struct am_header_kv *: HTTP header name -> value */
     AM_CT_BUCKETS,  /* struct am_bucket_override *: histogram name -> bounds */
     AM_CT_PRICES,   /* struct am_price_entry *: model -> {input, output, ...} */
-    AM_CT_RW_LIST,  /* struct am_remote_write_config *, items bound with am_rw_table */
+    AM_CT_RW_LIST,  /* struct am_rw_opts *, items bound with am_rw_table */
 };
 
 #define AM_CF_REQUIRED 1u /* a top-level key of its table that must be present */
@@ -77,9 +77,6 @@ void am_bind_defaults(const struct am_btable *t, void *base);
  * the top). Returns AM_OK or AM_ECONFIG with c->diag set. */
 int am_bind_mapping(struct am_bctx *c, const struct am_btable *t, const struct am_ynode *n,
                     const char *disp, void *base);
-/* Read a whole file (at most 16 MiB) into a heap buffer (am_free).
- * Returns AM_OK, or AM_EIO with diag "FILE: cannot read: <strerror>". */
-int am_config_read_file(const char *path, char **out, size_t *len, struct am_diag *diag);
 /* Free what t's rows own in the struct at base (not base itself). */
 void am_bind_free(const struct am_btable *t, void *base);
 

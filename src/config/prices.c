@@ -2,7 +2,7 @@
  * prices.c - pricing files (SPEC.md 3 "Cost", 4 "pricing"): a top-level
  * `models:` map of model -> {input, output, cached_input?, cache_write?} in
  * USD per 1M tokens, plus an optional `updated:` string. Layering the
- * tables into a struct am_pricing is in pricing_build.c, so this parser links
+ * tables into a struct am_pricing is in src/daemon/pricing.c, so this parser links
  * without the genai pricing module.
  */
 #include <stdio.h>

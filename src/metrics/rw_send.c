@@ -21,6 +21,7 @@
 #include "am/err.h"
 #include "am/log.h"
 #include "am/rw.h"
+#include "am/series.h"
 #include "am/str.h"
 
 #define RETRY_AFTER_CAP_NS (300ull * 1000000000ull)
@@ -30,7 +31,7 @@
 
 struct am_rw {
     struct am_rw_stats stats;
-    struct am_remote_write_config cfg; /* strings copied */
+    struct am_rw_opts cfg; /* strings copied */
     char *queue_dir;
     const struct am_clock *clock;
     pthread_mutex_t snap_mu; /* one snapshot at a time through enc */
@@ -93,7 +94,7 @@ static void stat_add(atomic_uint_fast64_t *c, uint64_t n)
 
 /* ./data/wal/<host>_<port>-<hash of url and headers>: stable across
  * restarts, distinct for two tenants of one receiver. */
-static char *default_queue_dir(const struct am_remote_write_config *cfg)
+static char *default_queue_dir(const struct am_rw_opts *cfg)
 {
     const char *u = cfg->url;
     const char *s = strstr(u, "://");
@@ -119,9 +120,9 @@ static char *default_queue_dir(const struct am_remote_write_config *cfg)
     return am_xstrdup(buf);
 }
 
-static void copy_config(struct am_rw *rw, const struct am_remote_write_config *in)
+static void copy_config(struct am_rw *rw, const struct am_rw_opts *in)
 {
-    struct am_remote_write_config *c = &rw->cfg;
+    struct am_rw_opts *c = &rw->cfg;
     *c = *in;
     c->url = am_xstrdup(in->url);
     c->headers = am_xcalloc(in->header_count ? in->header_count : 1, sizeof(*c->headers));
@@ -135,7 +136,6 @@ static void copy_config(struct am_rw *rw, const struct am_remote_write_config *i
     c->tls.ca_file = dup_or_null(in->tls.ca_file);
     c->tls.cert_file = dup_or_null(in->tls.cert_file);
     c->tls.key_file = dup_or_null(in->tls.key_file);
-    c->tls.client_ca_file = NULL;
     c->queue_dir = NULL;
     rw->queue_dir = in->queue_dir != NULL ? am_xstrdup(in->queue_dir) : default_queue_dir(in);
     if (c->max_backoff_ns < c->min_backoff_ns) {
@@ -143,7 +143,7 @@ static void copy_config(struct am_rw *rw, const struct am_remote_write_config *i
     }
 }
 
-static void free_config(struct am_remote_write_config *c)
+static void free_config(struct am_rw_opts *c)
 {
     for (size_t i = 0; i < c->header_count; i++) {
         am_free(c->headers[i].name);
@@ -467,9 +467,8 @@ static void *sender_main(void *arg)
 
 /* ---- lifecycle ---- */
 
-struct am_rw *am_rw_create(const struct am_remote_write_config *cfg,
-                           const struct am_header_kv *external_labels, size_t n_external,
-                           const struct am_clock *clock, const char **why)
+struct am_rw *am_rw_create(const struct am_rw_opts *cfg, const struct am_header_kv *external_labels,
+                           size_t n_external, const struct am_clock *clock, const char **why)
 {
     if (cfg->url == NULL || cfg->url[0] == '\0') {
         *why = "remote_write url is empty";
@@ -619,4 +618,15 @@ void am_rw_destroy(struct am_rw *rw)
 const struct am_rw_stats *am_rw_stats(const struct am_rw *rw)
 {
     return &rw->stats;
+}
+
+/* am_rw_snapshot over the series store (am_rw_snapshot_visit over any source). */
+static void visit_store(void *src, am_series_visit_cb cb, void *ud)
+{
+    am_series_visit(src, cb, ud);
+}
+
+int am_rw_snapshot(struct am_rw *rw, struct am_series_store *store)
+{
+    return am_rw_snapshot_visit(rw, visit_store, store);
 }

@@ -168,8 +168,8 @@ void am_listener_close(struct am_listener *l)
     am_free(l);
 }
 
-int am_listener_set_tls(struct am_listener *l, const struct am_tls_config *cfg, bool h2,
-                        bool only_h2, const char **why)
+int am_listener_set_tls(struct am_listener *l, const struct am_tls_opts *cfg, bool h2, bool only_h2,
+                        const char **why)
 {
     struct am_tls_ctx *ctx = am_tls_ctx_create(cfg, h2, only_h2, why);
     if (ctx == NULL) {

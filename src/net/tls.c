@@ -51,7 +51,7 @@ static int select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outle
     return SSL_TLSEXT_ERR_OK;
 }
 
-static const char *load_files(SSL_CTX *ctx, const struct am_tls_config *cfg)
+static const char *load_files(SSL_CTX *ctx, const struct am_tls_opts *cfg)
 {
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
         return "cannot load tls.cert_file";
@@ -75,7 +75,7 @@ static const char *load_files(SSL_CTX *ctx, const struct am_tls_config *cfg)
     return NULL;
 }
 
-struct am_tls_ctx *am_tls_ctx_create(const struct am_tls_config *cfg, bool h2, bool only_h2,
+struct am_tls_ctx *am_tls_ctx_create(const struct am_tls_opts *cfg, bool h2, bool only_h2,
                                      const char **why)
 {
     if (cfg == NULL || cfg->cert_file == NULL || cfg->key_file == NULL) {

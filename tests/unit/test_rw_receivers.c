@@ -197,7 +197,7 @@ static void push(struct fx *f)
     char qdir[192];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/write", f->port);
     snprintf(qdir, sizeof(qdir), "%s/queue", f->dir);
-    struct am_remote_write_config cfg = {
+    struct am_rw_opts cfg = {
         .url = url,
         .timeout_ns = 5000 * MS,
         .queue_dir = qdir,

@@ -72,7 +72,7 @@ static struct am_rw *make_rw(const char *dir, int port, struct am_header_kv *hdr
 {
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/write", port);
-    struct am_remote_write_config cfg = {
+    struct am_rw_opts cfg = {
         .url = url,
         .headers = hdrs,
         .header_count = nh,
@@ -203,7 +203,7 @@ static void test_send_create_rejects_empty_url_and_busy_dir(void **st)
     (void)st;
     char dir[128];
     rwt_mkdtemp(dir, sizeof(dir), "rws");
-    struct am_remote_write_config cfg = {.url = "", .queue_dir = dir};
+    struct am_rw_opts cfg = {.url = "", .queue_dir = dir};
     const char *why = NULL;
     assert_null(am_rw_create(&cfg, NULL, 0, NULL, &why));
     assert_string_equal(why, "remote_write url is empty");

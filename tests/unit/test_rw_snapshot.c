@@ -1,5 +1,5 @@
 /*
- * test_rw_snapshot.c - am_rw_snapshot through a real series store: obs in,
+ * test_rw_snapshot - am_rw_snapshot through a real series store: obs in,
  * the queued WriteRequest decoded back out. Needs series.c (am_series_*);
  * it does not link on a branch without it.
  */
@@ -43,7 +43,7 @@ static void test_snapshot_store_is_queued_as_sorted_series(void **st)
     rwt_mkdtemp(dir, sizeof(dir), "rwsnap");
     struct am_clock_manual clk;
     am_clock_manual_init(&clk, 0, 1700000000000000000ull);
-    struct am_remote_write_config cfg = {.url = "http://127.0.0.1:1/w", .queue_dir = dir};
+    struct am_rw_opts cfg = {.url = "http://127.0.0.1:1/w", .queue_dir = dir};
     struct am_header_kv ext[] = {{"cluster", "c1"}};
     const char *why = NULL;
     struct am_rw *rw = am_rw_create(&cfg, ext, 1, &clk.clock, &why);

@@ -108,7 +108,7 @@ static void test_tls_handshake_alpn_table(void **st)
         {true, false, "", NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct am_tls_config cfg = {.cert_file = srv_crt, .key_file = srv_key};
+        struct am_tls_opts cfg = {.cert_file = srv_crt, .key_file = srv_key};
         const char *why = NULL;
         struct am_tls_ctx *ctx = am_tls_ctx_create(&cfg, cases[i].h2, cases[i].only_h2, &why);
         assert_non_null(ctx);
@@ -149,8 +149,7 @@ static void test_tls_mutual_refuses_client_without_cert(void **st)
         int rc;
     } cases[] = {{true, AM_OK}, {false, AM_EINVAL}};
     for (size_t i = 0; i < 2; i++) {
-        struct am_tls_config cfg = {
-            .cert_file = srv_crt, .key_file = srv_key, .client_ca_file = ca};
+        struct am_tls_opts cfg = {.cert_file = srv_crt, .key_file = srv_key, .client_ca_file = ca};
         const char *why = NULL;
         struct am_tls_ctx *ctx = am_tls_ctx_create(&cfg, true, false, &why);
         assert_non_null(ctx);
@@ -192,7 +191,7 @@ static void test_tls_ctx_bad_files_named(void **st)
         {NULL, "cli", NULL, "tls.key_file does not match tls.cert_file"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct am_tls_config cfg = {
+        struct am_tls_opts cfg = {
             .cert_file = cases[i].cert != NULL ? (char *)cases[i].cert : srv_crt,
             .key_file = cases[i].key == NULL               ? srv_key
                         : strcmp(cases[i].key, "cli") == 0 ? cli_key

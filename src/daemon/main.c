@@ -1,6 +1,6 @@
 /*
  * main.c - argv only: --config, --check-config, --help, --version. Every
- * other decision belongs to the daemon (src/daemon.c).
+ * other decision belongs to the daemon (daemon.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +32,7 @@ static int check_config(const char *path)
     am_config_defaults(&cfg);
     int rc = am_config_load(path, &cfg, &diag);
     if (rc == 0) {
-        rc = am_config_build_pricing(&cfg, &pricing, &diag);
+        rc = am_daemon_build_pricing(&cfg, &pricing, &diag);
     }
     am_pricing_destroy(pricing);
     am_config_free(&cfg);

@@ -24,8 +24,6 @@
 
 /* How long SIGTERM waits for remote_write queues to drain. */
 #define AM_DAEMON_DRAIN_NS (10ull * 1000 * 1000 * 1000)
-/* Idle expiry runs at most this often (and at least 4 times per timeout). */
-#define AM_DAEMON_EXPIRE_NS (1000ull * 1000 * 1000)
 
 /* TLS contexts and bearer tokens of the listeners, from the files the
  * config names: at start, and again on SIGHUP (new connections pick the new
@@ -35,7 +33,7 @@ static int load_security(struct am_daemon *d, const struct am_config *cfg)
 {
     struct {
         struct am_listener *l;
-        const struct am_listener_config *lc;
+        const struct am_listener_opts *lc;
         const char *key;
         bool h2;
         bool only_h2;
@@ -69,7 +67,7 @@ static int open_remote_write(struct am_daemon *d)
     d->rw = am_xcalloc(d->rw_count ? d->rw_count : 1, sizeof(*d->rw));
     d->rw_next_ns = am_xcalloc(d->rw_count ? d->rw_count : 1, sizeof(*d->rw_next_ns));
     for (size_t i = 0; i < d->rw_count; i++) {
-        const struct am_remote_write_config *rc = &d->cfg.remote_write[i];
+        const struct am_rw_opts *rc = &d->cfg.remote_write[i];
         const char *why = NULL;
         d->rw[i] =
             am_rw_create(rc, d->cfg.external_labels, d->cfg.external_label_count, clock, &why);
@@ -81,91 +79,6 @@ static int open_remote_write(struct am_daemon *d)
         d->rw_next_ns[i] = am_clock_mono(clock) + rc->send_interval_ns;
     }
     return 0;
-}
-
-/* Every send_interval, each endpoint's snapshot goes to its disk queue; the
- * endpoint's own sender thread drains the queue. Runs on the main thread,
- * so a slow disk never stalls ingest. */
-static void snapshot_due(struct am_daemon *d, bool force)
-{
-    uint64_t now = am_clock_mono(am_clock_system());
-    for (size_t i = 0; i < d->rw_count; i++) {
-        if (!force && now < d->rw_next_ns[i]) {
-            continue;
-        }
-        d->rw_next_ns[i] = now + d->cfg.remote_write[i].send_interval_ns;
-        int rc = am_rw_snapshot(d->rw[i], d->series);
-        if (rc != 0) {
-            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "remote_write", "url=%s snapshot not queued: %s",
-                      d->cfg.remote_write[i].url, am_strerror(rc));
-        }
-    }
-}
-
-/* Dropped series collected during one expiry pass: their views, with the
- * label values copied (the store frees its own when the callback returns). */
-struct expired_batch {
-    struct am_series_view *v;
-    size_t n;
-    size_t cap;
-};
-
-static void on_expired(void *ud, const struct am_series_view *v)
-{
-    struct expired_batch *b = ud;
-    unsigned lc = am_family_get(v->metric)->label_count;
-    size_t bytes = lc * sizeof(char *);
-    for (unsigned i = 0; i < lc; i++) {
-        bytes += strlen(v->label_values[i]) + 1;
-    }
-    char **copy = am_xmalloc(bytes ? bytes : 1);
-    char *str = (char *)(copy + lc);
-    for (unsigned i = 0; i < lc; i++) {
-        size_t len = strlen(v->label_values[i]) + 1;
-        memcpy(str, v->label_values[i], len);
-        copy[i] = str;
-        str += len;
-    }
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->v = am_xrealloc(b->v, b->cap * sizeof(*b->v));
-    }
-    /* the encoder reads metric, labels and the (store-lifetime) bounds */
-    b->v[b->n++] = (struct am_series_view){.metric = v->metric,
-                                           .label_values = (const char *const *)copy,
-                                           .bounds = v->bounds,
-                                           .bound_count = v->bound_count};
-}
-
-/* processors.genai.series_idle_timeout: every second (or a quarter of the
- * timeout when shorter), drop idle series and queue one stale marker per
- * sample series on every remote_write endpoint right away. Runs on the main
- * thread, like the snapshots, so the disk write never stalls ingest. */
-static void expire_due(struct am_daemon *d)
-{
-    uint64_t idle = d->cfg.series_idle_timeout_ns;
-    uint64_t now = am_clock_mono(am_clock_system());
-    if (idle == 0 || now < d->expire_next_ns) {
-        return;
-    }
-    uint64_t period = idle / 4 < AM_DAEMON_EXPIRE_NS ? idle / 4 : AM_DAEMON_EXPIRE_NS;
-    d->expire_next_ns = now + period;
-    struct expired_batch b = {0};
-    size_t n = am_series_expire(d->series, am_clock_wall(am_clock_system()), idle, on_expired, &b);
-    for (size_t i = 0; i < d->rw_count && n > 0; i++) {
-        int rc = am_rw_stale(d->rw[i], b.v, b.n);
-        if (rc != 0) {
-            AM_LOG_RL(AM_LOG_LEVEL_ERROR, "remote_write", "url=%s stale markers not queued: %s",
-                      d->cfg.remote_write[i].url, am_strerror(rc));
-        }
-    }
-    if (n > 0) {
-        AM_LOG_DEBUG("daemon", "expired %zu idle series", n);
-    }
-    for (size_t i = 0; i < b.n; i++) {
-        am_free((void *)b.v[i].label_values);
-    }
-    am_free(b.v);
 }
 
 static struct am_series_store *make_series(const struct am_config *cfg, unsigned shards)
@@ -204,7 +117,7 @@ static int open_listeners(struct am_daemon *d)
     return load_security(d, &d->cfg);
 }
 
-static struct am_server_opts listener_opts(const char *name, const struct am_listener_config *c)
+static struct am_server_opts listener_opts(const char *name, const struct am_listener_opts *c)
 {
     struct am_server_opts o = {
         .name = name,
@@ -236,8 +149,8 @@ static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
 
 static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index)
 {
-    const struct am_listener_config *h = &d->cfg.http;
-    const struct am_listener_config *p = &d->cfg.prom;
+    const struct am_listener_opts *h = &d->cfg.http;
+    const struct am_listener_opts *p = &d->cfg.prom;
     struct am_server_opts otlp_opts = listener_opts("otlp_http", h);
     struct am_server_opts grpc_opts = listener_opts("otlp_grpc", &d->cfg.grpc);
     grpc_opts.h2_only = true;
@@ -290,7 +203,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
 
-    if (am_config_build_pricing(cfg, &pricing, &diag) != 0) {
+    if (am_daemon_build_pricing(cfg, &pricing, &diag) != 0) {
         AM_LOG_ERROR("daemon", "%s", diag.msg);
         am_config_free(cfg);
         return NULL;
@@ -318,7 +231,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
         am_daemon_destroy(d);
         return NULL;
     }
-    am_assembly_start(&d->workers[0]);
+    am_housekeeping_start(&d->workers[0]);
     AM_LOG_INFO("daemon",
                 "agentmeter %s: OTLP/HTTP on %s (port %d), OTLP/gRPC on %s (port %d), "
                 "Prometheus on %s (port %d), %u worker(s), %zu priced models",
@@ -374,7 +287,7 @@ static void reload(struct am_daemon *d)
     }
     am_config_defaults(&cfg);
     if (am_config_load(d->config_path, &cfg, &diag) != 0 ||
-        am_config_build_pricing(&cfg, &pricing, &diag) != 0) {
+        am_daemon_build_pricing(&cfg, &pricing, &diag) != 0) {
         AM_LOG_ERROR("daemon", "reload rejected, keeping the running config: %s", diag.msg);
         am_config_free(&cfg);
         return;
@@ -385,7 +298,7 @@ static void reload(struct am_daemon *d)
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
     if (d->cfg.series_idle_timeout_ns != cfg.series_idle_timeout_ns) {
-        /* read only by expire_due, on this (the main) thread */
+        /* read only by am_housekeeping_expire, on this (the main) thread */
         d->cfg.series_idle_timeout_ns = cfg.series_idle_timeout_ns;
         d->expire_next_ns = 0;
     }
@@ -427,8 +340,8 @@ int am_daemon_run(struct am_daemon *d)
      * thread (tests, a fatal worker error) is noticed within 100 ms. */
     struct timespec tick = {0, 100 * 1000 * 1000};
     while (!atomic_load(&d->stopping)) {
-        expire_due(d);
-        snapshot_due(d, false);
+        am_housekeeping_expire(d);
+        am_housekeeping_snapshot(d, false);
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {
             continue;
@@ -447,7 +360,7 @@ int am_daemon_run(struct am_daemon *d)
     am_assembly_shutdown(d);
     /* The final snapshot, then each queue drains until the deadline; what
      * is not sent stays on disk for the next start. */
-    snapshot_due(d, true);
+    am_housekeeping_snapshot(d, true);
     uint64_t deadline = am_clock_mono(am_clock_system()) + AM_DAEMON_DRAIN_NS;
     for (size_t i = 0; i < d->rw_count; i++) {
         am_rw_shutdown(d->rw[i], deadline);

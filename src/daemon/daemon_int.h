@@ -2,9 +2,11 @@
 #define AM_DAEMON_INT_H
 
 /*
- * Internals shared by daemon.c (lifecycle, workers, signals), ingest.c (the
- * OTLP handlers) and scrape.c (the Prometheus listener). One struct
- * am_worker per worker thread: its loop, its routers, its series shard.
+ * Internals of src/daemon/: daemon.c (lifecycle, workers, signals, reload),
+ * ingest.c (the OTLP handlers), scrape.c (the Prometheus listener),
+ * assembly.c (trace assembly, conversations, quality), housekeeping.c (the
+ * periodic work), state.c (state_dir) and pricing.c (the price table). One
+ * struct am_worker per worker thread: its loop, its routers, its shard.
  */
 
 #include <pthread.h>
@@ -81,8 +83,6 @@ void am_worker_flush(struct am_worker *w);
 int am_assembly_create(struct am_daemon *d);
 /* Re-apply the processor settings of cfg without losing pending state. */
 void am_assembly_configure(struct am_daemon *d, const struct am_config *cfg);
-/* Arm the housekeeping timer on worker 0's loop. */
-void am_assembly_start(struct am_worker *w0);
 /* Shutdown: resolve waiting spans, then save (state_dir) or finish open
  * conversations. Workers must be stopped; observations go to shard 0. */
 void am_assembly_shutdown(struct am_daemon *d);
@@ -91,5 +91,21 @@ struct am_derive_opts am_daemon_derive_opts(struct am_worker *w);
 
 /* scrape.c: routes of the Prometheus listener. */
 void am_scrape_routes(struct am_worker *w, struct am_router *r);
+
+/* housekeeping.c: arm the once-a-second timer on worker 0's loop (traces
+ * past trace_wait, idle conversations, quality windows). */
+void am_housekeeping_start(struct am_worker *w0);
+/* Main thread: queue the snapshot of every endpoint whose send_interval is
+ * due (all of them when force). */
+void am_housekeeping_snapshot(struct am_daemon *d, bool force);
+/* Main thread: expire idle series and queue their stale markers. */
+void am_housekeeping_expire(struct am_daemon *d);
+
+/* state.c: restore the conversations saved in state_dir, then remove the
+ * file. Logs and goes on when there is none or it is bad. */
+void am_state_load(struct am_daemon *d);
+/* Save the open conversations to state_dir. Returns AM_OK, AM_ETOOBIG, or
+ * AM_EIO (logged). */
+int am_state_save(struct am_daemon *d, uint64_t now);
 
 #endif

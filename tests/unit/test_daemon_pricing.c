@@ -1,5 +1,5 @@
 /*
- * test_config_pricing.c - am_config_build_pricing: the builtin list, then
+ * test_daemon_pricing.c - am_daemon_build_pricing: the builtin list, then
  * pricing.file, then pricing.models, later entries winning (SPEC.md 4), and
  * the errors of an unreadable or malformed pricing file.
  */
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "am/config.h"
+#include "am/daemon.h"
 #include "am/err.h"
 #include "am/pricing.h"
 
@@ -39,7 +39,7 @@ static struct am_pricing *build(const char *yaml, int *rc, struct am_diag *diag)
     struct am_pricing *p = NULL;
     am_config_defaults(&cfg);
     assert_int_equal(am_config_load_string(yaml, strlen(yaml), "t.yaml", &cfg, diag), AM_OK);
-    *rc = am_config_build_pricing(&cfg, &p, diag);
+    *rc = am_daemon_build_pricing(&cfg, &p, diag);
     am_config_free(&cfg);
     return p;
 }

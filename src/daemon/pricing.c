@@ -1,15 +1,16 @@
 /*
- * pricing_build.c - am_config_build_pricing (SPEC.md 4 "pricing"): the builtin
+ * pricing.c - am_daemon_build_pricing (SPEC.md 4 "pricing"): the builtin
  * table (deploy/pricing.yaml compiled in), then pricing.file, then
  * pricing.models, layered in that order into one frozen struct am_pricing so
- * later entries win. Kept apart from prices.c because it links genai.
+ * later entries win. Config parses the entries; genai owns the table; the
+ * daemon, above both, joins them (at start, --check-config and SIGHUP).
  */
 #include <stdio.h>
 
 #include "am/alloc.h"
-#include "am/config.h"
+#include "am/daemon.h"
 #include "am/err.h"
-#include "config_int.h"
+#include "am/pricing.h"
 
 static void add_all(struct am_pricing *p, const struct am_price_entry *e, size_t n)
 {
@@ -32,7 +33,7 @@ static int add_text(struct am_pricing *p, const char *text, size_t len, const ch
     return rc;
 }
 
-int am_config_build_pricing(const struct am_config *cfg, struct am_pricing **out,
+int am_daemon_build_pricing(const struct am_config *cfg, struct am_pricing **out,
                             struct am_diag *diag)
 {
     char *text = NULL;
