@@ -70,20 +70,21 @@ declare -A owner=(
     [grpc]=net [h2]=net [http]=net [http1]=net [inflate]=net [server]=net [tls]=net
     [obs]=metrics [series]=metrics [expo]=metrics [rw]=metrics [self]=metrics
     [classify]=genai [conv]=genai [derive]=genai [pricing]=genai [quality]=genai
-    [trace_buf]=genai
+    [trace_buf]=genai [match]=genai [rules]=genai
     [config]=config [yaml]=config
     [daemon]=daemon
 )
 # What each module may include besides itself: core < otlp < {net, metrics,
 # genai} < config < daemon. Of the middle three, genai may use metrics' obs.h
 # only (derive emits the observations series consumes); net and metrics
-# stand alone on core.
+# stand alone on core. genai also reads config's node tree types (yaml.h:
+# matchers compile from a config sub-tree) but links none of config.
 declare -A may=(
     [core]=""
     [otlp]="core"
     [net]="core"
     [metrics]="core"
-    [genai]="core otlp metrics:obs"
+    [genai]="core otlp metrics:obs config:yaml"
     [config]="core otlp net metrics genai"
     [daemon]="core otlp net metrics genai config"
 )
