@@ -5,7 +5,9 @@
 #   3. clang Debug + ASan/UBSan in build-asan/: build, ctest;
 #   4. tests/e2e: npm ci, node --test against build/agentmeter, then the same
 #      suite against build-asan/agentmeter;
-#   4b. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
+#   4b. tests/reliability/run.sh (short form): floods, slow clients, hostile
+#       input against build/agentmeter and build-asan/agentmeter;
+#   4c. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
 # "N passed, N failed" over ctest and node tests, exits non-zero on failure.
@@ -132,6 +134,26 @@ else
     if [[ -x build-asan/agentmeter ]]; then
         run_e2e build-asan/agentmeter "clang ASan+UBSan"
     fi
+fi
+
+# run_reliability BIN LABEL: tests/reliability against one collector binary.
+run_reliability() {
+    local bin=$1 label=$2 log="$logdir/reliability.$2.log" rc=0 line
+    step "reliability against $bin ($label)"
+    tests/reliability/run.sh "$bin" 2>&1 | tee "$log" || rc=$?
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+    passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"${line:-0 passed}")))
+    failed=$((failed + $(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"${line:-x 1 failed}")))
+    if [[ $rc -ne 0 ]]; then
+        stage_failed "reliability tests against $bin"
+    fi
+}
+
+if [[ -x build/agentmeter ]]; then
+    run_reliability build/agentmeter gcc
+fi
+if [[ -x build-asan/agentmeter ]]; then
+    run_reliability build-asan/agentmeter asan
 fi
 
 step "ops kit (tests/ops/run.sh: promtool, dashboard, systemd, deploy lint, live Prometheus)"
