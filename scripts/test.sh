@@ -7,7 +7,9 @@
 #      suite against build-asan/agentmeter;
 #   4b. tests/reliability/run.sh (short form): floods, slow clients, hostile
 #       input against build/agentmeter and build-asan/agentmeter;
-#   4c. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
+#   4c. tests/scaleout: replicas behind a load-balancing splitter into real
+#       Prometheus and VictoriaMetrics (against build/agentmeter, ~40 s);
+#   4d. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
 # "N passed, N failed" over ctest and node tests, exits non-zero on failure.
@@ -154,6 +156,33 @@ if [[ -x build/agentmeter ]]; then
 fi
 if [[ -x build-asan/agentmeter ]]; then
     run_reliability build-asan/agentmeter asan
+fi
+
+# The scale-out topologies (deploy/scale-out/) on loopback: once, against
+# the Release binary (nine collectors plus two receivers; bounded).
+step "scale-out (tests/scaleout) against build/agentmeter"
+if [[ ! -x build/agentmeter ]]; then
+    stage_failed "build/agentmeter was not built"
+else
+    rc=0
+    tap="$logdir/scaleout.tap"
+    (cd tests/scaleout && AGENTMETER_BIN="$root/build/agentmeter" node --test \
+        --test-concurrency=1 --test-timeout=180000 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$tap" \
+        ./*.test.mjs) || rc=$?
+    p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$tap" | tail -1)
+    f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$tap" | tail -1)
+    c=$(sed -nE 's/^# cancelled ([0-9]+)$/\1/p' "$tap" | tail -1)
+    f=$((${f:-0} + ${c:-0}))
+    if [[ $rc -ne 0 && $f -eq 0 ]]; then
+        f=1
+    fi
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + f))
+    if [[ $rc -ne 0 ]]; then
+        stage_failed "scale-out tests ($f failed)"
+    fi
 fi
 
 step "ops kit (tests/ops/run.sh: promtool, dashboard, systemd, deploy lint, live Prometheus)"
