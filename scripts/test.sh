@@ -10,6 +10,7 @@
 #   4c. tests/scaleout: replicas behind a load-balancing splitter into real
 #       Prometheus and VictoriaMetrics (against build/agentmeter, ~40 s);
 #   4d. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
+#   4e. scripts/bench.sh --quick: the benchmark's count checker on build/agentmeter;
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
 # "N passed, N failed" over ctest and node tests, exits non-zero on failure.
@@ -193,6 +194,14 @@ passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"${line:-0 passed}")))
 failed=$((failed + $(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"${line:-x 1 failed}")))
 if [[ $rc -ne 0 ]]; then
     stage_failed "ops kit tests"
+fi
+
+step "benchmark self-test (scripts/bench.sh --quick: derived counts equal the spans sent)"
+if nice scripts/bench.sh --quick --no-build; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    stage_failed "scripts/bench.sh --quick"
 fi
 
 step "checksrc"

@@ -1,11 +1,17 @@
 /*
- * bench_client.c - OTLP/HTTP protobuf load generator for scripts/bench.sh.
- * Builds one ExportTraceServiceRequest of realistic GenAI agent spans with a
- * hand-written protobuf writer (field numbers from opentelemetry-proto
- * trace.proto, common.proto, resource.proto), then POSTs it over -c HTTP/1.1
+ * bench_client.c - OTLP load generator for scripts/bench.sh (usage()).
+ * Sends batches of realistic GenAI agent traces (bench_gen.c) over -c
  * keep-alive connections for -d seconds, at most -r requests/s in total
- * (0 = as fast as the collector answers), and prints one JSON object.
- * Ids are re-salted per request (XOR, so parent links survive).
+ * (0 = as fast as the collector answers), as OTLP/HTTP protobuf, protobuf +
+ * gzip, JSON, or OTLP/gRPC (h2c). Every request carries new trace and span
+ * ids (a fresh salt XORed into the template's ids). Shape "whole" sends whole
+ * traces; shape "split" sends every trace's children first (without
+ * gen_ai.agent.name) and its invoke_agent root in a later request, about
+ * -l seconds later, as batching SDKs do with long agent turns; at the end
+ * the roots still owed are sent. Prints one JSON object with the spans sent
+ * and answered 200/OK per operation, so that the caller can check them
+ * against what the collector derived. Hold mode (-H) opens N connections,
+ * sends one request on each, keeps them open -w seconds, then closes them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,379 +27,68 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "am/alloc.h"
+#include "bench_gen.h"
+#include "bench_h2.h"
 
-/* ---- protobuf wire writer ---- */
-
-struct wbuf {
-    uint8_t *p;
-    size_t len;
-    size_t cap;
+enum mode {
+    M_PB,
+    M_GZIP,
+    M_JSON,
+    M_GRPC,
 };
-
-static void wb_reserve(struct wbuf *b, size_t n)
-{
-    if (b->len + n <= b->cap) {
-        return;
-    }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) {
-        cap *= 2;
-    }
-    b->p = am_xrealloc(b->p, cap);
-    b->cap = cap;
-}
-
-static void wb_put(struct wbuf *b, const void *data, size_t n)
-{
-    wb_reserve(b, n);
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void wb_varint(struct wbuf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v != 0) {
-            tmp[n] |= 0x80;
-        }
-        n++;
-    } while (v != 0);
-    wb_put(b, tmp, n);
-}
-
-static void wb_tag(struct wbuf *b, unsigned field, unsigned wire)
-{
-    wb_varint(b, ((uint64_t)field << 3) | wire);
-}
-
-/* Length-delimited field; returns the offset of its first payload byte. */
-static size_t wb_bytes(struct wbuf *b, unsigned field, const void *data, size_t n)
-{
-    wb_tag(b, field, 2);
-    wb_varint(b, n);
-    size_t at = b->len;
-    wb_put(b, data, n);
-    return at;
-}
-
-static void wb_str(struct wbuf *b, unsigned field, const char *s)
-{
-    wb_bytes(b, field, s, strlen(s));
-}
-
-static void wb_fixed64(struct wbuf *b, unsigned field, uint64_t v)
-{
-    uint8_t le[8];
-    for (int i = 0; i < 8; i++) {
-        le[i] = (uint8_t)(v >> (8 * i));
-    }
-    wb_tag(b, field, 1);
-    wb_put(b, le, sizeof(le));
-}
-
-/* common.proto KeyValue{key=1, value=2 AnyValue{string=1, int=3, double=4}} */
-static void kv_str(struct wbuf *b, unsigned field, const char *key, const char *val)
-{
-    struct wbuf kv = {0};
-    struct wbuf any = {0};
-    wb_str(&any, 1, val);
-    wb_str(&kv, 1, key);
-    wb_bytes(&kv, 2, any.p, any.len);
-    wb_bytes(b, field, kv.p, kv.len);
-    am_free(any.p);
-    am_free(kv.p);
-}
-
-static void kv_int(struct wbuf *b, unsigned field, const char *key, int64_t val)
-{
-    struct wbuf kv = {0};
-    struct wbuf any = {0};
-    wb_tag(&any, 3, 0);
-    wb_varint(&any, (uint64_t)val);
-    wb_str(&kv, 1, key);
-    wb_bytes(&kv, 2, any.p, any.len);
-    wb_bytes(b, field, kv.p, kv.len);
-    am_free(any.p);
-    am_free(kv.p);
-}
-
-static void kv_double(struct wbuf *b, unsigned field, const char *key, double val)
-{
-    struct wbuf kv = {0};
-    struct wbuf any = {0};
-    uint64_t bits;
-    memcpy(&bits, &val, sizeof(bits));
-    wb_fixed64(&any, 4, bits);
-    wb_str(&kv, 1, key);
-    wb_bytes(&kv, 2, any.p, any.len);
-    wb_bytes(b, field, kv.p, kv.len);
-    am_free(any.p);
-    am_free(kv.p);
-}
-
-/* ---- the batch ---- */
-
-/* Offsets of id bytes in the final body, to re-salt per request. */
-struct idpos {
-    size_t *off;
-    size_t count;
-    size_t cap;
-};
-
-static void idpos_add(struct idpos *ip, size_t off)
-{
-    if (ip->count == ip->cap) {
-        ip->cap = ip->cap ? ip->cap * 2 : 1024;
-        ip->off = am_xrealloc(ip->off, ip->cap * sizeof(*ip->off));
-    }
-    ip->off[ip->count++] = off;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rng(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-
-static void rand_bytes(uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        p[i] = (uint8_t)(rng() >> 24);
-    }
-}
-
-static const char *const agents[] = {"support-bot", "research-agent", "billing-assistant",
-                                     "code-reviewer"};
-static const char *const models[] = {"gpt-4o-2024-08-06", "claude-sonnet-4-20250514",
-                                     "gemini-2.0-flash", "gpt-4o-mini-2024-07-18"};
-static const char *const providers[] = {"openai", "anthropic", "gcp.gemini", "openai"};
-static const char *const tools[] = {"search_kb", "fetch_order", "get_weather",
-                                    "run_sql",   "send_email",  "create_ticket"};
-
-struct span_ctx {
-    uint8_t trace_id[16];
-    uint8_t span_id[8];
-    uint8_t parent_id[8];
-    bool has_parent;
-    uint64_t start_ns;
-    uint64_t end_ns;
-};
-
-/* Span{trace_id=1, span_id=2, parent_span_id=4, name=5, kind=6, start=7,
- * end=8, attributes=9, status=15{message=2, code=3}}; the id offsets are
- * recorded relative to the span's own buffer. */
-static void span_head(struct wbuf *s, const struct span_ctx *c, const char *name, int kind,
-                      size_t rel[3], size_t *nrel)
-{
-    *nrel = 0;
-    rel[(*nrel)++] = wb_bytes(s, 1, c->trace_id, 16);
-    rel[(*nrel)++] = wb_bytes(s, 2, c->span_id, 8);
-    if (c->has_parent) {
-        rel[(*nrel)++] = wb_bytes(s, 4, c->parent_id, 8);
-    }
-    wb_str(s, 5, name);
-    wb_tag(s, 6, 0);
-    wb_varint(s, (uint64_t)kind);
-    wb_fixed64(s, 7, c->start_ns);
-    wb_fixed64(s, 8, c->end_ns);
-}
-
-static void span_status(struct wbuf *s, int code, const char *msg)
-{
-    struct wbuf st = {0};
-    if (msg != NULL) {
-        wb_str(&st, 2, msg);
-    }
-    wb_tag(&st, 3, 0);
-    wb_varint(&st, (uint64_t)code);
-    wb_bytes(s, 15, st.p, st.len);
-    am_free(st.p);
-}
-
-static void attrs_agent(struct wbuf *s, unsigned t, unsigned seq)
-{
-    char id[48];
-    snprintf(id, sizeof(id), "conv_%08x%08x", t, seq);
-    kv_str(s, 9, "gen_ai.operation.name", "invoke_agent");
-    kv_str(s, 9, "gen_ai.agent.name", agents[t % 4]);
-    kv_str(s, 9, "gen_ai.agent.id", "asst_5j66UpCpwteGg4YSxUnt7lPY");
-    kv_str(s, 9, "gen_ai.agent.description", "Answers customer questions from the KB");
-    kv_str(s, 9, "gen_ai.provider.name", providers[t % 4]);
-    kv_str(s, 9, "gen_ai.conversation.id", id);
-    kv_str(s, 9, "gen_ai.request.model", models[t % 4]);
-    kv_str(s, 9, "server.address", "agents.internal");
-    kv_int(s, 9, "server.port", 443);
-    kv_str(s, 9, "user.id", "u-20931");
-}
-
-static void attrs_chat(struct wbuf *s, unsigned t, unsigned i)
-{
-    char rid[48];
-    snprintf(rid, sizeof(rid), "chatcmpl-%08x%04x", t, i);
-    kv_str(s, 9, "gen_ai.operation.name", "chat");
-    kv_str(s, 9, "gen_ai.provider.name", providers[t % 4]);
-    kv_str(s, 9, "gen_ai.agent.name", agents[t % 4]);
-    kv_str(s, 9, "gen_ai.request.model", models[t % 4]);
-    kv_str(s, 9, "gen_ai.response.model", models[t % 4]);
-    kv_str(s, 9, "gen_ai.response.id", rid);
-    kv_double(s, 9, "gen_ai.request.temperature", 0.2);
-    kv_int(s, 9, "gen_ai.request.max_tokens", 1024);
-    kv_str(s, 9, "gen_ai.response.finish_reasons", i == 7 ? "stop" : "tool_calls");
-    kv_int(s, 9, "gen_ai.usage.input_tokens", 800 + (int64_t)(rng() % 2000));
-    kv_int(s, 9, "gen_ai.usage.output_tokens", 50 + (int64_t)(rng() % 400));
-    kv_int(s, 9, "gen_ai.usage.cache_read.input_tokens", (int64_t)(rng() % 512));
-    kv_str(s, 9, "server.address", "api.openai.com");
-    kv_int(s, 9, "server.port", 443);
-}
-
-static void attrs_tool(struct wbuf *s, unsigned t, unsigned i, bool failed)
-{
-    char cid[48];
-    snprintf(cid, sizeof(cid), "call_%08x%04x", t, i);
-    kv_str(s, 9, "gen_ai.operation.name", "execute_tool");
-    kv_str(s, 9, "gen_ai.agent.name", agents[t % 4]);
-    kv_str(s, 9, "gen_ai.tool.name", tools[(t + i) % 6]);
-    kv_str(s, 9, "gen_ai.tool.type", "function");
-    kv_str(s, 9, "gen_ai.tool.call.id", cid);
-    kv_str(s, 9, "gen_ai.tool.description", "Looks things up for the agent");
-    kv_str(s, 9, "gen_ai.provider.name", providers[t % 4]);
-    kv_str(s, 9, "code.function.name", "tools.dispatch");
-    kv_int(s, 9, "tool.attempt", 1);
-    kv_str(s, 9, "deployment.environment.name", "production");
-    if (failed) {
-        kv_str(s, 9, "error.type", "TimeoutError");
-    }
-}
-
-/* One span of trace t (position i of 8: 0 invoke_agent, odd chat, even
- * execute_tool) appended to scope buffer ss; id offsets relative to ss. */
-static void add_span(struct wbuf *ss, struct idpos *ip, struct span_ctx *c, unsigned t, unsigned i)
-{
-    struct wbuf s = {0};
-    size_t rel[3];
-    size_t nrel;
-    char name[96];
-    if (i == 0) {
-        snprintf(name, sizeof(name), "invoke_agent %s", agents[t % 4]);
-        span_head(&s, c, name, 1, rel, &nrel);
-        attrs_agent(&s, t, i);
-        span_status(&s, 0, NULL);
-    } else if (i % 2 == 1) {
-        snprintf(name, sizeof(name), "chat %s", models[t % 4]);
-        span_head(&s, c, name, 3, rel, &nrel);
-        attrs_chat(&s, t, i);
-        span_status(&s, 1, NULL);
-    } else {
-        bool failed = (t * 8 + i) % 10 == 4;
-        snprintf(name, sizeof(name), "execute_tool %s", tools[(t + i) % 6]);
-        span_head(&s, c, name, 1, rel, &nrel);
-        attrs_tool(&s, t, i, failed);
-        span_status(&s, failed ? 2 : 1, failed ? "tool timed out" : NULL);
-    }
-    size_t base = wb_bytes(ss, 2, s.p, s.len);
-    for (size_t k = 0; k < nrel; k++) {
-        idpos_add(ip, base + rel[k]);
-    }
-    am_free(s.p);
-}
-
-/* Shift every recorded offset after `src` was wrapped into a field whose
- * payload starts at `at` in its new buffer. */
-static void idpos_shift(struct idpos *ip, size_t at)
-{
-    for (size_t k = 0; k < ip->count; k++) {
-        ip->off[k] += at;
-    }
-}
-
-static void resource_attrs(struct wbuf *r)
-{
-    kv_str(r, 1, "service.name", "agent-gateway");
-    kv_str(r, 1, "service.version", "2.14.1");
-    kv_str(r, 1, "service.instance.id", "agent-gateway-7d9f8b6c5-x2kqp");
-    kv_str(r, 1, "deployment.environment.name", "production");
-    kv_str(r, 1, "telemetry.sdk.name", "opentelemetry");
-    kv_str(r, 1, "telemetry.sdk.language", "python");
-    kv_str(r, 1, "telemetry.sdk.version", "1.38.0");
-    kv_str(r, 1, "host.name", "ip-10-0-3-17");
-}
-
-/* ExportTraceServiceRequest{resource_spans=1 ResourceSpans{resource=1
- * Resource{attributes=1}, scope_spans=2 ScopeSpans{scope=1{name=1,
- * version=2}, spans=2}}}. */
-static void build_batch(unsigned nspans, struct wbuf *out, struct idpos *ip)
-{
-    struct wbuf ss = {0};
-    struct wbuf scope = {0};
-    wb_str(&scope, 1, "openai-agents");
-    wb_str(&scope, 2, "0.3.2");
-    wb_bytes(&ss, 1, scope.p, scope.len);
-    uint64_t now = (uint64_t)time(NULL) * 1000000000ull;
-    struct span_ctx root = {0};
-    for (unsigned n = 0; n < nspans; n++) {
-        unsigned t = n / 8;
-        unsigned i = n % 8;
-        struct span_ctx c = {0};
-        if (i == 0) {
-            rand_bytes(root.trace_id, 16);
-            rand_bytes(root.span_id, 8);
-            root.start_ns = now - 60000000000ull + t * 1000000ull;
-            root.end_ns = root.start_ns + 2500000000ull;
-            c = root;
-        } else {
-            memcpy(c.trace_id, root.trace_id, 16);
-            rand_bytes(c.span_id, 8);
-            memcpy(c.parent_id, root.span_id, 8);
-            c.has_parent = true;
-            c.start_ns = root.start_ns + i * 300000000ull;
-            c.end_ns = c.start_ns + 250000000ull + (rng() % 50) * 1000000ull;
-        }
-        add_span(&ss, ip, &c, t, i);
-    }
-    struct wbuf res = {0};
-    struct wbuf rs = {0};
-    resource_attrs(&res);
-    wb_bytes(&rs, 1, res.p, res.len);
-    idpos_shift(ip, wb_bytes(&rs, 2, ss.p, ss.len));
-    idpos_shift(ip, wb_bytes(out, 1, rs.p, rs.len));
-    am_free(scope.p);
-    am_free(ss.p);
-    am_free(res.p);
-    am_free(rs.p);
-}
-
-/* ---- load ---- */
 
 struct opts {
     unsigned conns;
     double seconds;
     int port;
     double rate; /* requests/s over all connections; 0 = max */
-    unsigned spans;
+    unsigned traces;
+    enum mode mode;
+    bool split;
+    double lag_s; /* split: roots follow their children by this much */
+    size_t pad_bytes;
+    unsigned hold; /* hold mode: connections */
+    double hold_s;
+    const char *dump;
 };
+
+struct fifo_ent {
+    uint64_t salt;
+    uint64_t t_ns;
+};
+
+#define FIFO_CAP 65536u
 
 struct worker {
     pthread_t tid;
     const struct opts *o;
-    const struct wbuf *req; /* head + body */
-    size_t body_at;
-    const struct idpos *ip;
+    struct bench_body main;  /* whole traces, or children + roots (split) */
+    struct bench_body roots; /* split: roots only, to pay what is owed */
     uint64_t seed;
+    int fd;
+    struct bench_h2 *h2;
+    struct {
+        uint8_t *p;
+        size_t cap;
+    } out; /* gzip output or gRPC frame */
+    z_stream z;
     uint64_t requests;
     uint64_t errors;
+    uint64_t spans;
+    uint64_t agents, chats, tools;
+    uint64_t main_spans; /* before the final roots */
+    uint64_t wire_bytes;
     double *lat_ms;
     size_t lat_count;
     size_t lat_cap;
+    struct fifo_ent *fifo;
+    size_t fifo_head;
+    size_t fifo_len;
+    double lag_sum_s, lag_min_s, lag_max_s;
+    uint64_t lag_n;
 };
 
 static uint64_t now_ns(void)
@@ -402,6 +97,19 @@ static uint64_t now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+/* splitmix64 over a counter: distinct workers (distinct odd bases) and
+ * distinct requests never share a salt in practice, unlike xorshift streams
+ * seeded from one another (worker i+1 would replay worker i shifted by one). */
+static uint64_t next_salt(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ---- transport ---- */
 
 static int dial(int port)
 {
@@ -413,6 +121,8 @@ static int dial(int port)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
@@ -420,10 +130,10 @@ static int dial(int port)
     return fd;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
+static int send_all(int fd, const uint8_t *p, size_t n, int flags)
 {
     while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | flags);
         if (w < 0 && errno == EINTR) {
             continue;
         }
@@ -451,15 +161,16 @@ static size_t parse_len(const char *p)
 }
 
 /* Read one response with Content-Length; returns the status or -1. */
-static int read_response(int fd, char *buf, size_t cap)
+static int read_response(int fd)
 {
+    char buf[8192];
     size_t have = 0;
     char *end = NULL;
     while (end == NULL) {
-        if (have + 1 >= cap) {
+        if (have + 1 >= sizeof(buf)) {
             return -1;
         }
-        ssize_t r = recv(fd, buf + have, cap - 1 - have, 0);
+        ssize_t r = recv(fd, buf + have, sizeof(buf) - 1 - have, 0);
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -481,7 +192,7 @@ static int read_response(int fd, char *buf, size_t cap)
     size_t want = parse_len(cl + 17);
     size_t got = have - (size_t)(end + 4 - buf);
     while (got < want) {
-        ssize_t r = recv(fd, buf, cap - 1, 0);
+        ssize_t r = recv(fd, buf, sizeof(buf) - 1, 0);
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -493,6 +204,92 @@ static int read_response(int fd, char *buf, size_t cap)
     return got == want ? status : -1;
 }
 
+static void out_reserve(struct worker *w, size_t n)
+{
+    if (w->out.cap < n) {
+        w->out.p = am_xrealloc(w->out.p, n);
+        w->out.cap = n;
+    }
+}
+
+/* The payload of b in w's mode: gzip compresses it, gRPC frames it. */
+static int payload(struct worker *w, const struct bench_body *b, const uint8_t **p, size_t *n)
+{
+    if (w->o->mode == M_GZIP) {
+        out_reserve(w, deflateBound(&w->z, b->len) + 64);
+        deflateReset(&w->z);
+        w->z.next_in = b->p;
+        w->z.avail_in = (uInt)b->len;
+        w->z.next_out = w->out.p;
+        w->z.avail_out = (uInt)w->out.cap;
+        if (deflate(&w->z, Z_FINISH) != Z_STREAM_END) {
+            return -1;
+        }
+        *p = w->out.p;
+        *n = w->z.total_out;
+        return 0;
+    }
+    if (w->o->mode == M_GRPC) {
+        out_reserve(w, b->len + 5);
+        uint8_t *q = w->out.p;
+        q[0] = 0;
+        q[1] = (uint8_t)(b->len >> 24);
+        q[2] = (uint8_t)(b->len >> 16);
+        q[3] = (uint8_t)(b->len >> 8);
+        q[4] = (uint8_t)b->len;
+        memcpy(q + 5, b->p, b->len);
+        *p = q;
+        *n = b->len + 5;
+        return 0;
+    }
+    *p = b->p;
+    *n = b->len;
+    return 0;
+}
+
+/* One export; true when the collector answered 200 / grpc-status 0. */
+static bool export(struct worker *w, const struct bench_body *b)
+{
+    const uint8_t *p;
+    size_t n;
+    if (w->fd < 0) {
+        w->fd = dial(w->o->port);
+        if (w->fd < 0) {
+            return false;
+        }
+        if (w->o->mode == M_GRPC) {
+            w->h2 = bench_h2_open(w->fd, w->o->port);
+        }
+    }
+    if (payload(w, b, &p, &n) != 0) {
+        return false;
+    }
+    w->wire_bytes += n;
+    bool ok;
+    if (w->o->mode == M_GRPC) {
+        ok = bench_h2_export(w->h2, p, n) == 0;
+    } else {
+        char head[256];
+        int hl = snprintf(head, sizeof(head),
+                          "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                          "Content-Type: %s\r\n%sContent-Length: %zu\r\n\r\n",
+                          w->o->port,
+                          w->o->mode == M_JSON ? "application/json" : "application/x-protobuf",
+                          w->o->mode == M_GZIP ? "Content-Encoding: gzip\r\n" : "", n);
+        ok = send_all(w->fd, (const uint8_t *)head, (size_t)hl, MSG_MORE) == 0 &&
+             send_all(w->fd, p, n, 0) == 0 && read_response(w->fd) == 200;
+    }
+    if (!ok) {
+        bench_h2_close(w->h2);
+        w->h2 = NULL;
+        close(w->fd);
+        w->fd = -1;
+    }
+    return ok;
+}
+
+/* ---- load ---- */
+
 static void lat_push(struct worker *w, double ms)
 {
     if (w->lat_count == w->lat_cap) {
@@ -502,19 +299,75 @@ static void lat_push(struct worker *w, double ms)
     w->lat_ms[w->lat_count++] = ms;
 }
 
-/* XOR a fresh per-request salt into every id: equal ids stay equal, so
- * parent links within the batch survive. */
-static void resalt(uint8_t *req, size_t body_at, const struct idpos *ip, uint64_t *seed)
+static void tally(struct worker *w, const struct bench_body *b)
 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    uint8_t salt[8];
-    memcpy(salt, seed, sizeof(salt));
-    for (size_t k = 0; k < ip->count; k++) {
-        uint8_t *p = req + body_at + ip->off[k];
-        for (int j = 0; j < 8; j++) {
-            p[j] ^= salt[j];
+    w->agents += b->agents;
+    w->chats += b->chats;
+    w->tools += b->tools;
+    w->spans += b->agents + b->chats + b->tools;
+}
+
+static void lag_note(struct worker *w, uint64_t sent_ns, uint64_t t)
+{
+    double lag = (double)(t - sent_ns) / 1e9;
+    w->lag_sum_s += lag;
+    w->lag_min_s = w->lag_n == 0 || lag < w->lag_min_s ? lag : w->lag_min_s;
+    w->lag_max_s = lag > w->lag_max_s ? lag : w->lag_max_s;
+    w->lag_n++;
+}
+
+/* Salts for the next request: new children, and the roots of children sent
+ * lag seconds ago (or, until there are any, roots of new traces). */
+static void salt_next(struct worker *w, uint64_t t)
+{
+    bench_salt(&w->main, BENCH_GROUP_CHILD, next_salt(&w->seed));
+    if (!w->o->split) {
+        return;
+    }
+    uint64_t lag_ns = (uint64_t)(w->o->lag_s * 1e9);
+    struct fifo_ent *e = &w->fifo[w->fifo_head];
+    if (w->fifo_len > 0 && t - e->t_ns >= lag_ns) {
+        lag_note(w, e->t_ns, t);
+        bench_salt(&w->main, BENCH_GROUP_ROOT, e->salt);
+        w->fifo_head = (w->fifo_head + 1) % FIFO_CAP;
+        w->fifo_len--;
+    } else {
+        bench_salt(&w->main, BENCH_GROUP_ROOT, next_salt(&w->seed));
+    }
+}
+
+static void fifo_push(struct worker *w, uint64_t salt, uint64_t t)
+{
+    if (w->fifo_len == FIFO_CAP) {
+        return; /* cannot happen at the rates of this machine */
+    }
+    w->fifo[(w->fifo_head + w->fifo_len) % FIFO_CAP] = (struct fifo_ent){salt, t};
+    w->fifo_len++;
+}
+
+/* Split shape: the roots still owed, each no earlier than lag after its
+ * children. */
+static void pay_roots(struct worker *w)
+{
+    uint64_t lag_ns = (uint64_t)(w->o->lag_s * 1e9);
+    while (w->fifo_len > 0) {
+        struct fifo_ent e = w->fifo[w->fifo_head];
+        uint64_t t = now_ns();
+        if (t - e.t_ns < lag_ns) {
+            uint64_t d = lag_ns - (t - e.t_ns);
+            struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        lag_note(w, e.t_ns, t);
+        w->fifo_head = (w->fifo_head + 1) % FIFO_CAP;
+        w->fifo_len--;
+        bench_salt(&w->roots, BENCH_GROUP_ROOT, e.salt);
+        w->requests++;
+        if (export(w, &w->roots)) {
+            tally(w, &w->roots);
+        } else {
+            w->errors++;
         }
     }
 }
@@ -523,13 +376,9 @@ static void *worker_run(void *arg)
 {
     struct worker *w = arg;
     const struct opts *o = w->o;
-    uint8_t *req = am_xmalloc(w->req->len);
-    memcpy(req, w->req->p, w->req->len);
-    char *rbuf = am_xmalloc(65536);
     double interval_ns = o->rate > 0 ? 1e9 * o->conns / o->rate : 0;
     uint64_t start = now_ns();
     uint64_t stop = start + (uint64_t)(o->seconds * 1e9);
-    int fd = dial(o->port);
     for (uint64_t n = 0;; n++) {
         uint64_t due = start + (uint64_t)(interval_ns * (double)n);
         uint64_t t = now_ns();
@@ -541,35 +390,122 @@ static void *worker_run(void *arg)
                                   (long)((due - t) % 1000000000ull)};
             nanosleep(&ts, NULL);
         }
-        if (fd < 0) {
-            fd = dial(o->port);
-            if (fd < 0) {
-                w->errors++;
-                continue;
-            }
-        }
-        resalt(req, w->body_at, w->ip, &w->seed);
+        salt_next(w, now_ns());
         uint64_t t0 = now_ns();
-        int status = -1;
-        if (send_all(fd, req, w->req->len) == 0) {
-            status = read_response(fd, rbuf, 65536);
-        }
+        bool ok = export(w, &w->main);
         uint64_t t1 = now_ns();
         w->requests++;
-        if (status != 200) {
+        if (!ok) {
             w->errors++;
-            close(fd);
-            fd = -1;
             continue;
         }
+        tally(w, &w->main);
         lat_push(w, (double)(t1 - t0) / 1e6);
+        if (o->split) {
+            fifo_push(w, w->main.applied[BENCH_GROUP_CHILD], t0);
+        }
     }
-    if (fd >= 0) {
-        close(fd);
+    w->main_spans = w->spans;
+    pay_roots(w);
+    if (w->fd >= 0) {
+        bench_h2_close(w->h2);
+        close(w->fd);
     }
-    am_free(req);
-    am_free(rbuf);
     return NULL;
+}
+
+/* ---- options and report ---- */
+
+static void usage(void)
+{
+    fputs("usage: am_bench_client [-c connections] [-d seconds] [-p port] [-r req/s (0=max)]\n"
+          "         [-t traces per request (8 spans each)] [-e pb|gzip|json|grpc]\n"
+          "         [-S whole|split] [-l root lag seconds] [-a chat prompt bytes]\n"
+          "         [-H connections -w hold seconds] [-D FILE (write the protobuf batch)]\n",
+          stderr);
+}
+
+static int parse_word(int ch, const char *arg, struct opts *o)
+{
+    static const char *const modes[] = {"pb", "gzip", "json", "grpc"};
+    if (ch == 'D') {
+        o->dump = arg;
+        return 0;
+    }
+    if (ch == 'S') {
+        o->split = strcmp(arg, "split") == 0;
+        return o->split || strcmp(arg, "whole") == 0 ? 0 : -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(arg, modes[i]) == 0) {
+            o->mode = (enum mode)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_num(int ch, double v, struct opts *o)
+{
+    switch (ch) {
+    case 'c':
+        o->conns = (unsigned)v;
+        break;
+    case 'd':
+        o->seconds = v;
+        break;
+    case 'p':
+        o->port = (int)v;
+        break;
+    case 'r':
+        o->rate = v;
+        break;
+    case 't':
+        o->traces = (unsigned)v;
+        break;
+    case 'l':
+        o->lag_s = v;
+        break;
+    case 'a':
+        o->pad_bytes = (size_t)v;
+        break;
+    case 'H':
+        o->hold = (unsigned)v;
+        break;
+    case 'w':
+        o->hold_s = v;
+        break;
+    default:
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    *o = (struct opts){.conns = 2, .seconds = 5, .port = 4318, .traces = 64, .lag_s = 2};
+    int ch;
+    while ((ch = getopt(argc, argv, "c:d:p:r:t:e:S:l:a:H:w:D:h")) != -1) {
+        if (ch == 'e' || ch == 'S' || ch == 'D') {
+            if (parse_word(ch, optarg, o) != 0) {
+                usage();
+                return -1;
+            }
+            continue;
+        }
+        char *end = NULL;
+        double v = strtod(optarg ? optarg : "", &end);
+        if (ch == 'h' || ch == '?' || end == optarg || *end != '\0' || v < 0 ||
+            parse_num(ch, v, o) != 0) {
+            usage();
+            return -1;
+        }
+    }
+    if (o->conns == 0 || o->conns > 1024 || o->traces == 0 || o->port <= 0 || o->port > 65535) {
+        usage();
+        return -1;
+    }
+    return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -588,77 +524,99 @@ static double pct(const double *v, size_t n, double p)
     return v[i];
 }
 
-static void usage(void)
-{
-    fputs("usage: am_bench_client [-c connections] [-d seconds] [-p port] [-r req/s (0=max)]"
-          " [-s spans per request]\n",
-          stderr);
-}
-
-static int parse_opts(int argc, char **argv, struct opts *o)
-{
-    *o = (struct opts){.conns = 2, .seconds = 5, .port = 4318, .rate = 0, .spans = 512};
-    int ch;
-    while ((ch = getopt(argc, argv, "c:d:p:r:s:h")) != -1) {
-        char *end = NULL;
-        double v = strtod(optarg ? optarg : "", &end);
-        if (ch == 'h' || ch == '?' || end == optarg || *end != '\0' || v < 0) {
-            usage();
-            return -1;
-        }
-        switch (ch) {
-        case 'c':
-            o->conns = (unsigned)v;
-            break;
-        case 'd':
-            o->seconds = v;
-            break;
-        case 'p':
-            o->port = (int)v;
-            break;
-        case 'r':
-            o->rate = v;
-            break;
-        default:
-            o->spans = (unsigned)v;
-            break;
-        }
-    }
-    if (o->conns == 0 || o->conns > 256 || o->spans == 0 || o->port <= 0 || o->port > 65535) {
-        usage();
-        return -1;
-    }
-    return 0;
-}
-
 static void report(const struct opts *o, struct worker *ws, double elapsed)
 {
-    uint64_t requests = 0;
-    uint64_t errors = 0;
-    size_t nlat = 0;
+    struct worker t = {0};
     for (unsigned i = 0; i < o->conns; i++) {
-        requests += ws[i].requests;
-        errors += ws[i].errors;
-        nlat += ws[i].lat_count;
+        t.requests += ws[i].requests;
+        t.errors += ws[i].errors;
+        t.spans += ws[i].spans;
+        t.main_spans += ws[i].main_spans;
+        t.agents += ws[i].agents;
+        t.chats += ws[i].chats;
+        t.tools += ws[i].tools;
+        t.wire_bytes += ws[i].wire_bytes;
+        t.lat_count += ws[i].lat_count;
+        t.lag_n += ws[i].lag_n;
+        t.lag_sum_s += ws[i].lag_sum_s;
+        t.lag_max_s = ws[i].lag_max_s > t.lag_max_s ? ws[i].lag_max_s : t.lag_max_s;
+        if (ws[i].lag_n > 0 && (t.lag_min_s == 0 || ws[i].lag_min_s < t.lag_min_s)) {
+            t.lag_min_s = ws[i].lag_min_s;
+        }
     }
-    double *all = am_xmalloc((nlat ? nlat : 1) * sizeof(double));
+    double *all = am_xmalloc((t.lat_count ? t.lat_count : 1) * sizeof(double));
     size_t k = 0;
     for (unsigned i = 0; i < o->conns; i++) {
         memcpy(all + k, ws[i].lat_ms, ws[i].lat_count * sizeof(double));
         k += ws[i].lat_count;
     }
-    qsort(all, nlat, sizeof(double), cmp_double);
-    uint64_t ok = requests - errors;
-    printf("{\"requests\": %llu, \"spans\": %llu, \"errors\": %llu, \"seconds\": %.3f, "
+    qsort(all, t.lat_count, sizeof(double), cmp_double);
+    printf("{\"requests\": %llu, \"errors\": %llu, \"spans\": %llu, \"agent_spans\": %llu, "
+           "\"chat_spans\": %llu, \"tool_spans\": %llu, \"seconds\": %.3f, "
            "\"requests_per_second\": %.1f, \"spans_per_second\": %.0f, \"p50_ms\": %.3f, "
-           "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"connections\": %u, \"spans_per_request\": %u, "
-           "\"target_rate\": %.1f}\n",
-           (unsigned long long)requests, (unsigned long long)(ok * o->spans),
-           (unsigned long long)errors, elapsed, (double)ok / elapsed,
-           (double)(ok * o->spans) / elapsed, pct(all, nlat, 0.50), pct(all, nlat, 0.99),
-           nlat ? all[nlat - 1] : 0.0, o->conns, o->spans, o->rate);
+           "\"p99_ms\": %.3f, \"max_ms\": %.3f, \"wire_bytes_per_request\": %.0f, "
+           "\"root_lag_s\": [%.2f, %.2f, %.2f], \"connections\": %u, \"target_rate\": %.1f}\n",
+           (unsigned long long)t.requests, (unsigned long long)t.errors,
+           (unsigned long long)t.spans, (unsigned long long)t.agents, (unsigned long long)t.chats,
+           (unsigned long long)t.tools, elapsed, (double)t.lat_count / elapsed,
+           (double)t.main_spans / elapsed, pct(all, t.lat_count, 0.50), pct(all, t.lat_count, 0.99),
+           t.lat_count ? all[t.lat_count - 1] : 0.0,
+           t.requests ? (double)t.wire_bytes / (double)t.requests : 0.0, t.lag_min_s,
+           t.lag_n ? t.lag_sum_s / (double)t.lag_n : 0.0, t.lag_max_s, o->conns, o->rate);
     am_free(all);
 }
+
+static void body_dup(struct bench_body *dst, const struct bench_body *src)
+{
+    *dst = *src;
+    dst->p = am_xmalloc(src->len ? src->len : 1);
+    memcpy(dst->p, src->p, src->len);
+    dst->off = am_xmalloc((src->nids ? src->nids : 1) * sizeof(*src->off));
+    memcpy(dst->off, src->off, src->nids * sizeof(*src->off));
+    dst->group = am_xmalloc(src->nids ? src->nids : 1);
+    memcpy(dst->group, src->group, src->nids);
+    dst->cap = src->len;
+    dst->idcap = src->nids;
+}
+
+static int dump_batch(const struct bench_body *b, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(b->p, 1, b->len, f) != b->len || fclose(f) != 0) {
+        fprintf(stderr, "am_bench_client: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static void worker_init(struct worker *w, const struct opts *o, const struct bench_body *main,
+                        const struct bench_body *roots, uint64_t seed)
+{
+    memset(w, 0, sizeof(*w));
+    w->o = o;
+    w->fd = -1;
+    w->seed = seed | 1;
+    body_dup(&w->main, main);
+    body_dup(&w->roots, roots);
+    w->fifo = am_xcalloc(FIFO_CAP, sizeof(*w->fifo));
+    if (o->mode == M_GZIP) {
+        deflateInit2(&w->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    }
+}
+
+static void worker_fini(struct worker *w)
+{
+    if (w->o->mode == M_GZIP) {
+        deflateEnd(&w->z);
+    }
+    bench_body_free(&w->main);
+    bench_body_free(&w->roots);
+    am_free(w->fifo);
+    am_free(w->lat_ms);
+    am_free(w->out.p);
+}
+
+static int bench_hold(const struct opts *o, struct worker *ws);
 
 int main(int argc, char **argv)
 {
@@ -666,57 +624,118 @@ int main(int argc, char **argv)
     if (parse_opts(argc, argv, &o) != 0) {
         return 2;
     }
-    struct wbuf body = {0};
-    struct idpos ip = {0};
-    rng_state ^= (uint64_t)time(NULL) * 0x2545f4914f6cdd1dull;
-    build_batch(o.spans, &body, &ip);
-    /* AM_BENCH_DUMP_GRPC=FILE: write the batch as one gRPC message (5-byte
-     * prefix + protobuf) for h2load, and stop. */
-    const char *dump = getenv("AM_BENCH_DUMP_GRPC");
-    if (dump != NULL) {
-        uint8_t prefix[5] = {0, (uint8_t)(body.len >> 24), (uint8_t)(body.len >> 16),
-                             (uint8_t)(body.len >> 8), (uint8_t)body.len};
-        FILE *f = fopen(dump, "wb");
-        if (f == NULL || fwrite(prefix, 1, 5, f) != 5 || fwrite(body.p, 1, body.len, f) != body.len) {
-            fprintf(stderr, "am_bench_client: cannot write %s\n", dump);
-            return 1;
+    enum bench_enc enc = o.mode == M_JSON ? BENCH_JSON : BENCH_PB;
+    struct bench_body main_b, roots_b;
+    uint64_t seed = (uint64_t)time(NULL) * 0x2545f4914f6cdd1dull ^ (uint64_t)getpid();
+    bench_body_build(&main_b, enc, o.split ? BENCH_CHILDREN : BENCH_WHOLE, o.traces, o.pad_bytes,
+                     seed);
+    bench_body_build(&roots_b, enc, BENCH_ROOTS, o.traces, o.pad_bytes, seed);
+    if (o.dump != NULL) {
+        return dump_batch(&main_b, o.dump);
+    }
+    unsigned nw = o.conns;
+    struct worker *ws = am_xcalloc(nw, sizeof(*ws));
+    for (unsigned i = 0; i < nw; i++) {
+        worker_init(&ws[i], &o, &main_b, &roots_b, next_salt(&seed));
+    }
+    int rc = 0;
+    if (o.hold > 0) {
+        rc = bench_hold(&o, ws);
+    } else {
+        uint64_t t0 = now_ns();
+        for (unsigned i = 0; i < o.conns; i++) {
+            if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i]) != 0) {
+                fprintf(stderr, "am_bench_client: pthread_create failed\n");
+                return 1;
+            }
         }
-        fclose(f);
-        return 0;
-    }
-
-    char head[256];
-    int hl = snprintf(head, sizeof(head),
-                      "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                      "Content-Type: application/x-protobuf\r\nContent-Length: %zu\r\n\r\n",
-                      o.port, body.len);
-    struct wbuf req = {0};
-    wb_put(&req, head, (size_t)hl);
-    wb_put(&req, body.p, body.len);
-
-    struct worker *ws = am_xcalloc(o.conns, sizeof(*ws));
-    uint64_t t0 = now_ns();
-    for (unsigned i = 0; i < o.conns; i++) {
-        ws[i] = (struct worker){.o = &o, .req = &req, .body_at = (size_t)hl, .ip = &ip};
-        ws[i].seed = rng() | 1;
-        if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i]) != 0) {
-            fprintf(stderr, "am_bench_client: pthread_create failed\n");
-            return 1;
+        for (unsigned i = 0; i < o.conns; i++) {
+            pthread_join(ws[i].tid, NULL);
         }
+        double elapsed = o.seconds > 0 ? o.seconds : (double)(now_ns() - t0) / 1e9;
+        fprintf(stderr, "am_bench_client: batch %zu bytes, %u+%u+%u spans, %zu ids salted\n",
+                main_b.len, main_b.agents, main_b.chats, main_b.tools, main_b.nids);
+        report(&o, ws, elapsed);
     }
-    for (unsigned i = 0; i < o.conns; i++) {
-        pthread_join(ws[i].tid, NULL);
-    }
-    double elapsed = (double)(now_ns() - t0) / 1e9;
-    fprintf(stderr, "am_bench_client: batch %zu bytes, %u spans, %zu ids salted per request\n",
-            body.len, o.spans, ip.count);
-    report(&o, ws, elapsed);
-    for (unsigned i = 0; i < o.conns; i++) {
-        am_free(ws[i].lat_ms);
+    for (unsigned i = 0; i < nw; i++) {
+        worker_fini(&ws[i]);
     }
     am_free(ws);
-    am_free(req.p);
-    am_free(body.p);
-    am_free(ip.off);
-    return 0;
+    bench_body_free(&main_b);
+    bench_body_free(&roots_b);
+    return rc;
+}
+
+/* ---- hold mode: many connections, one request each, kept open ---- */
+
+struct hold_ctx {
+    struct worker *w;
+    int *fds;
+    unsigned from, to;
+    uint64_t ok, failed;
+};
+
+static void *hold_run(void *arg)
+{
+    struct hold_ctx *h = arg;
+    for (unsigned i = h->from; i < h->to; i++) {
+        h->w->fd = h->fds[i];
+        salt_next(h->w, now_ns());
+        bool ok = h->fds[i] >= 0 && export(h->w, &h->w->main);
+        if (ok) {
+            tally(h->w, &h->w->main);
+            h->ok++;
+        } else {
+            h->failed++;
+        }
+        h->fds[i] = h->w->fd; /* -1 once failed */
+        bench_h2_close(h->w->h2);
+        h->w->h2 = NULL;
+    }
+    h->w->fd = -1;
+    return NULL;
+}
+
+static int bench_hold(const struct opts *o, struct worker *ws)
+{
+    int *fds = am_xcalloc(o->hold, sizeof(int));
+    unsigned dialed = 0;
+    for (unsigned i = 0; i < o->hold; i++) {
+        fds[i] = dial(o->port);
+        dialed += fds[i] >= 0;
+    }
+    struct hold_ctx *hc = am_xcalloc(o->conns, sizeof(*hc));
+    uint64_t t0 = now_ns();
+    for (unsigned i = 0; i < o->conns; i++) {
+        hc[i] = (struct hold_ctx){.w = &ws[i],
+                                  .fds = fds,
+                                  .from = o->hold * i / o->conns,
+                                  .to = o->hold * (i + 1) / o->conns};
+        pthread_create(&ws[i].tid, NULL, hold_run, &hc[i]);
+    }
+    uint64_t ok = 0, failed = 0, spans = 0;
+    for (unsigned i = 0; i < o->conns; i++) {
+        pthread_join(ws[i].tid, NULL);
+        ok += hc[i].ok;
+        failed += hc[i].failed;
+        spans += ws[i].spans;
+    }
+    printf("{\"connections\": %u, \"dialed\": %u, \"ok\": %llu, \"failed\": %llu, "
+           "\"spans\": %llu, \"agent_spans\": %llu, \"body_bytes\": %zu, \"seconds\": %.3f}\n",
+           o->hold, dialed, (unsigned long long)ok, (unsigned long long)failed,
+           (unsigned long long)spans, (unsigned long long)(ok * ws[0].main.agents), ws[0].main.len,
+           (double)(now_ns() - t0) / 1e9);
+    fflush(stdout);
+    uint64_t hold_ns = (uint64_t)(o->hold_s * 1e9);
+    struct timespec ts = {(time_t)(hold_ns / 1000000000ull), (long)(hold_ns % 1000000000ull)};
+    nanosleep(&ts, NULL);
+    for (unsigned i = 0; i < o->hold; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+        }
+    }
+    printf("{\"closed\": %u}\n", o->hold);
+    am_free(fds);
+    am_free(hc);
+    return failed == 0 && dialed == o->hold ? 0 : 1;
 }

@@ -3,7 +3,9 @@
  * (the physical ceiling, DESIGN.md 5) and against a nanopb-callbacks-only
  * decode of the same batch: one ExportTraceServiceRequest of 512 GenAI spans
  * (14 attributes, one event each). CPU time via CLOCK_PROCESS_CPUTIME_ID.
- * Usage: bench_decode [iterations]   (default 200)
+ * Usage: bench_decode [iterations [FILE]]   (default 200; FILE: a protobuf
+ * ExportTraceServiceRequest, e.g. am_bench_client -D FILE, timed instead of
+ * the built-in batch; the last line is then "walk_spans_per_cpu_second N").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,27 @@ static size_t nb_decode(const uint8_t *p, size_t n)
                : 0;
 }
 
+/* The batch in path, or the built-in one. */
+static struct pbw load_batch(const char *path)
+{
+    if (path == NULL) {
+        return build_batch();
+    }
+    struct pbw b = {0};
+    FILE *f = fopen(path, "rb");
+    uint8_t chunk[65536];
+    size_t n;
+    while (f != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        pbw_raw(&b, chunk, n);
+    }
+    if (f == NULL || ferror(f) || b.len == 0) {
+        fprintf(stderr, "bench_decode: cannot read %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+    return b;
+}
+
 static double cpu_ns(void)
 {
     struct timespec ts;
@@ -190,16 +213,23 @@ int main(int argc, char **argv)
         }
         iters = (long)v;
     }
-    struct pbw batch = build_batch();
-    struct am_arena *arena = am_arena_create(64u << 20);
+    struct pbw batch = load_batch(argc > 2 ? argv[2] : NULL);
+    struct am_arena *arena = am_arena_create(256u << 20);
     struct am_trace_batch out;
     const char *why = NULL;
     volatile long sink = 0;
+    size_t spans = SPANS;
+    if (am_otlp_pb_decode_traces(batch.d, batch.len, arena, &out, &why) != 0) {
+        fprintf(stderr, "decode failed: %s\n", why ? why : "?");
+        return 1;
+    }
+    spans = out.span_count;
+    am_arena_reset(arena);
 
     double t0 = cpu_ns();
     for (long i = 0; i < iters; i++) {
         if (am_otlp_pb_decode_traces(batch.d, batch.len, arena, &out, &why) != 0 ||
-            out.span_count != SPANS) {
+            out.span_count != spans) {
             fprintf(stderr, "decode failed: %s\n", why ? why : "span count");
             return 1;
         }
@@ -216,13 +246,16 @@ int main(int argc, char **argv)
     }
     double t3 = cpu_ns();
 
-    double per = (double)iters * SPANS;
+    double per = (double)iters * (double)spans;
     double dec = (t1 - t0) / per, walk = (t2 - t1) / per, nb = (t3 - t2) / per;
-    printf("batch: %d spans, %zu bytes, %ld iterations\n", SPANS, batch.len, iters);
+    printf("batch: %zu spans, %zu bytes, %ld iterations\n", spans, batch.len, iters);
     printf("decode (am_otlp_pb_decode_traces): %8.1f ns/span\n", dec);
     printf("wire walk (ceiling):               %8.1f ns/span\n", walk);
     printf("nanopb callbacks only:             %8.1f ns/span\n", nb);
     printf("decode / walk = %.2f, nanopb / walk = %.2f\n", dec / walk, nb / walk);
+    if (argc > 2) {
+        printf("walk_spans_per_cpu_second %.0f\n", 1e9 / walk);
+    }
     am_arena_destroy(arena);
     pbw_free(&batch);
     return sink == 0;
