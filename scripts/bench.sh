@@ -74,10 +74,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # JSON field of the client's one-line output.
 field() {
     sed -nE "s/.*\"$2\": \[?([0-9.]+).*/\1/p" <<<"$1"
@@ -106,34 +102,43 @@ msum() {
 
 start_collector() {
     local workers=$1
-    http_port=$(free_port)
-    prom_port=$(free_port)
-    grpc_port=$(free_port)
     cat >"$tmp/agentmeter.yaml" <<YAML
 workers: $workers
 receivers:
   otlp:
     http:
-      endpoint: 127.0.0.1:$http_port
+      endpoint: 127.0.0.1:0
     grpc:
-      endpoint: 127.0.0.1:$grpc_port
+      endpoint: 127.0.0.1:0
 processors:
   genai:
     trace_wait: $trace_wait
 exporters:
   prometheus:
-    endpoint: 127.0.0.1:$prom_port
+    endpoint: 127.0.0.1:0
 YAML
     "$bin" --config "$tmp/agentmeter.yaml" 2>"$tmp/agentmeter.log" &
     pid=$!
-    local deadline=$((SECONDS + 15))
+    local deadline=$((SECONDS + 15)) line=
+    # Ports bound to 0: the startup line says which ones the kernel chose.
+    until line=$(grep -m1 -E 'Prometheus on .*\(port [0-9]+\)' "$tmp/agentmeter.log"); do
+        if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
+            echo "bench: agentmeter did not start:" >&2
+            cat "$tmp/agentmeter.log" >&2
+            exit 1
+        fi
+        sleep 0.02
+    done
+    http_port=$(sed -E 's/.*OTLP\/HTTP on [^ ]+ \(port ([0-9]+)\).*/\1/' <<<"$line")
+    grpc_port=$(sed -E 's/.*OTLP\/gRPC on [^ ]+ \(port ([0-9]+)\).*/\1/' <<<"$line")
+    prom_port=$(sed -E 's/.*Prometheus on [^ ]+ \(port ([0-9]+)\).*/\1/' <<<"$line")
     until curl -fsS "http://127.0.0.1:$prom_port/-/ready" >/dev/null 2>&1; do
         if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
             echo "bench: agentmeter did not become ready:" >&2
             cat "$tmp/agentmeter.log" >&2
             exit 1
         fi
-        sleep 0.05
+        sleep 0.02
     done
 }
 
