@@ -84,6 +84,28 @@ static inline size_t am_map_count(const struct am_map *m)
     return m->count;
 }
 
+/*
+ * The probe loop, inline for hot paths that compare keys themselves: the
+ * value stored under hash for which eq(value, key) holds, or NULL. eq gets
+ * only values whose stored hash equals hash, and must compare lengths
+ * before bytes. With a static eq the compiler inlines it (no indirect call
+ * per probe). am_map_get is this with the map's ops.
+ */
+static inline void *am_map_find(const struct am_map *m, uint64_t hash,
+                                bool (*eq)(const void *value, const void *key), const void *key)
+{
+    if (m->count == 0) {
+        return NULL;
+    }
+    size_t mask = m->cap - 1;
+    for (size_t i = hash & mask; m->slots[i].value != NULL; i = (i + 1) & mask) {
+        if (m->slots[i].hash == hash && eq(m->slots[i].value, key)) {
+            return m->slots[i].value;
+        }
+    }
+    return NULL;
+}
+
 /* The value stored under (hash, key), or NULL. */
 void *am_map_get(const struct am_map *m, uint64_t hash, const void *key, size_t key_len);
 /* Add value under hash; the caller knows no equal key is stored (am_map_get first).
