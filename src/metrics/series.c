@@ -12,13 +12,17 @@
 #include "am/alloc.h"
 #include "am/clock.h"
 #include "am/err.h"
+#include "am/map.h"
 #include "am/series.h"
 #include "am/str.h"
 #include "series_int.h"
 
+/* XXH3 inline: the label-set hash runs for every observation. */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 #define POOL_FIRST_CHUNK 4096
 #define POOL_MAX_CHUNK 65536
-#define MAP_FIRST_CAP 16
 #define DEFAULT_VALUE_BYTES 256
 #define OVERFLOW_VALUE "__overflow__"
 
@@ -58,46 +62,32 @@ static void pool_fini(struct series_pool *p)
     p->head = NULL;
 }
 
-/* Make room for one more slot (load factor <= 3/4). Returns AM_OK or AM_ENOMEM. */
-static int map_reserve(struct am_series_store *s, struct series_map *mp)
+/* The store's bytes follow each slot array's size: call after anything that
+ * may resize mp, with its capacity from before. */
+static void map_account(struct am_series_store *s, const struct am_map *mp, size_t cap_before)
 {
-    size_t cap = mp->slots ? mp->mask + 1 : 0;
-    if ((mp->used + 1) * 4 <= cap * 3) {
-        return AM_OK;
+    if (mp->cap > cap_before) {
+        atomic_fetch_add(&s->bytes, (mp->cap - cap_before) * sizeof(struct am_map_slot));
+    } else if (mp->cap < cap_before) {
+        atomic_fetch_sub(&s->bytes, (cap_before - mp->cap) * sizeof(struct am_map_slot));
     }
-    size_t ncap = cap ? cap * 2 : MAP_FIRST_CAP;
-    struct series_slot *ns = am_try_calloc(ncap, sizeof(*ns));
-    if (ns == NULL) {
-        return AM_ENOMEM;
-    }
-    for (size_t i = 0; i < cap; i++) {
-        if (mp->slots[i].ptr == NULL) {
-            continue;
-        }
-        size_t j = mp->slots[i].hash & (ncap - 1);
-        while (ns[j].ptr != NULL) {
-            j = (j + 1) & (ncap - 1);
-        }
-        ns[j] = mp->slots[i];
-    }
-    am_free(mp->slots);
-    atomic_fetch_add(&s->bytes, ncap * sizeof(*ns));
-    atomic_fetch_sub(&s->bytes, cap * sizeof(*ns));
-    mp->slots = ns;
-    mp->mask = ncap - 1;
-    return AM_OK;
 }
 
-/* Insert after map_reserve succeeded. */
-static void map_put(struct series_map *mp, uint64_t hash, void *ptr)
+/* Make room for one more value, so the insert that follows cannot fail.
+ * Returns AM_OK or AM_ENOMEM. */
+static int map_room(struct am_series_store *s, struct am_map *mp)
 {
-    size_t i = hash & mp->mask;
-    while (mp->slots[i].ptr != NULL) {
-        i = (i + 1) & mp->mask;
-    }
-    mp->slots[i].hash = hash;
-    mp->slots[i].ptr = ptr;
-    mp->used++;
+    size_t cap = mp->cap;
+    int rc = am_map_reserve(mp, am_map_count(mp) + 1);
+    map_account(s, mp, cap);
+    return rc;
+}
+
+void series_map_remove(struct am_series_store *s, struct am_map *mp, uint64_t hash, const void *ptr)
+{
+    size_t cap = mp->cap;
+    am_map_remove_value(mp, hash, ptr);
+    map_account(s, mp, cap);
 }
 
 static inline uint64_t load64(const unsigned char *p)
@@ -136,53 +126,82 @@ static inline int bytes_eq(const unsigned char *a, const unsigned char *b, size_
     return 1;
 }
 
-static int entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
-                         unsigned lc)
+static inline bool entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
+                                 unsigned lc)
 {
     if (e->metric != m) {
-        return 0;
+        return false;
     }
     for (unsigned i = 0; i < lc; i++) {
-        const unsigned char *ev = (const unsigned char *)e->values[i];
-        if (!bytes_eq(ev, (const unsigned char *)v[i].ptr, v[i].len) || ev[v[i].len] != '\0') {
-            return 0;
+        if (series_value_len(e, i) != v[i].len ||
+            !bytes_eq((const unsigned char *)e->values[i], (const unsigned char *)v[i].ptr,
+                      v[i].len)) {
+            return false;
         }
     }
-    return 1;
+    return true;
 }
 
-/* Probe mp for the label set; via_cell says whether slots hold cells or entries. */
-static void *map_find(const struct series_map *mp, uint64_t hash, uint32_t m,
-                      const struct am_str *v, unsigned lc, int via_cell)
+bool series_entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
+                          unsigned lc)
 {
-    if (mp->slots == NULL) {
-        return NULL;
-    }
-    for (size_t i = hash & mp->mask; mp->slots[i].ptr != NULL; i = (i + 1) & mp->mask) {
-        if (mp->slots[i].hash != hash) {
-            continue;
-        }
-        void *p = mp->slots[i].ptr;
-        const struct series_entry *e = via_cell ? ((struct series_cell *)p)->entry : p;
-        if (entry_matches(e, m, v, lc)) {
-            return p;
-        }
-    }
-    return NULL;
+    return entry_matches(e, m, v, lc);
 }
 
-struct series_cell *series_map_cell_of(const struct series_map *mp, const struct series_entry *e)
+/*
+ * What the store's maps are looked up by: a label set, or (worker shards
+ * only) the registry entry a cell belongs to, by pointer identity.
+ */
+struct series_key {
+    const struct series_entry *entry; /* non-NULL: the cell of this entry */
+    const struct am_str *v;
+    uint32_t metric;
+    unsigned lc;
+};
+
+static inline bool entry_eq(const void *value, const void *key)
 {
-    if (mp->slots == NULL) {
-        return NULL;
-    }
-    for (size_t i = e->hash & mp->mask; mp->slots[i].ptr != NULL; i = (i + 1) & mp->mask) {
-        struct series_cell *c = mp->slots[i].ptr;
-        if (c->entry == e) {
-            return c;
-        }
-    }
-    return NULL;
+    const struct series_key *k = key;
+    return entry_matches(value, k->metric, k->v, k->lc);
+}
+
+static inline bool cell_eq(const void *value, const void *key)
+{
+    const struct series_key *k = key;
+    const struct series_entry *e = ((const struct series_cell *)value)->entry;
+    return k->entry != NULL ? e == k->entry : entry_matches(e, k->metric, k->v, k->lc);
+}
+
+/* The map's own callbacks (am_map_get/remove); the hot path inlines the above. */
+static bool reg_ops_eq(const void *value, const void *key, size_t key_len, void *ctx)
+{
+    (void)key_len;
+    (void)ctx;
+    return entry_eq(value, key);
+}
+
+static bool cell_ops_eq(const void *value, const void *key, size_t key_len, void *ctx)
+{
+    (void)key_len;
+    (void)ctx;
+    return cell_eq(value, key);
+}
+
+static const struct am_map_ops reg_ops = {.eq = reg_ops_eq};
+static const struct am_map_ops cell_ops = {.eq = cell_ops_eq};
+
+/* The registry entry (via_cell 0) or shard cell (1) holding the label set, or NULL. */
+static inline void *map_find(const struct am_map *mp, uint64_t hash, uint32_t m,
+                             const struct am_str *v, unsigned lc, int via_cell)
+{
+    struct series_key k = {.entry = NULL, .v = v, .metric = m, .lc = lc};
+    return am_map_find(mp, hash, via_cell ? cell_eq : entry_eq, &k);
+}
+
+struct series_cell *series_map_cell_of(const struct am_map *mp, const struct series_entry *e)
+{
+    struct series_key k = {.entry = e, .v = NULL, .metric = e->metric, .lc = 0};
+    return am_map_find(mp, e->hash, cell_eq, &k);
 }
 
 /* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid or NUL. */
@@ -273,52 +292,27 @@ static unsigned label_sanitize(struct am_str *v, size_t max, char *out)
     return why;
 }
 
-#define HASH_K1 0x9E3779B97F4A7C15ULL
-#define HASH_K2 0xBF58476D1CE4E5B9ULL
-
-static inline uint64_t hash_word(uint64_t h, uint64_t x)
-{
-    h = (h ^ x) * HASH_K2;
-    return h ^ (h >> 29);
-}
-
-/* Fold one value (length first, so value boundaries count) into h. */
-static inline uint64_t hash_value(uint64_t h, const unsigned char *p, size_t n)
-{
-    h = hash_word(h, n);
-    if (n >= 8) {
-        size_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            h = hash_word(h, load64(p + i));
-        }
-        return i == n ? h : hash_word(h, load64(p + n - 8));
-    }
-    if (n >= 4) {
-        return hash_word(h, ((uint64_t)load32(p) << 32) | load32(p + n - 4));
-    }
-    if (n > 0) {
-        return hash_word(h, ((uint64_t)p[0] << 16) | ((uint64_t)p[n / 2] << 8) | p[n - 1]);
-    }
-    return h;
-}
-
 /*
- * The label-set hash: one inline pass over every value, word at a time,
- * then a full-avalanche finish (the top bits pick the registry shard, the
- * low bits the slot). Internal only: never stored outside the process.
+ * The label-set hash: XXH3 over each value in turn, each seeded with the
+ * hash so far (XXH3 mixes the length in, so value boundaries count), the
+ * first with the store's seed plus the family. The store's seed comes from
+ * am_map_hash, so it differs per process and a peer cannot choose values
+ * that collide (STYLE.md 5.5). The top bits pick the registry shard, the
+ * low bits the slot. Never stored outside the process.
  */
-static uint64_t labels_hash(uint32_t m, const struct am_str *v, unsigned lc)
+static inline uint64_t labels_hash(uint64_t seed, uint32_t m, const struct am_str *v, unsigned lc)
 {
-    uint64_t h = HASH_K1 * (m + 1);
+    uint64_t h = seed + m;
     for (unsigned i = 0; i < lc; i++) {
-        h = hash_value(h, (const unsigned char *)v[i].ptr, v[i].len);
+        h = XXH3_64bits_withSeed(v[i].ptr, v[i].len, h);
     }
-    h ^= h >> 33;
-    h *= 0xFF51AFD7ED558CCDULL;
-    h ^= h >> 33;
-    h *= 0xC4CEB9FE1A85EC53ULL;
-    h ^= h >> 33;
     return h;
+}
+
+uint64_t series_labels_hash(const struct am_series_store *s, uint32_t m, const struct am_str *v,
+                            unsigned lc)
+{
+    return labels_hash(s->hash_seed, m, v, lc);
 }
 
 size_t series_entry_size(const struct series_entry *e)
@@ -326,7 +320,7 @@ size_t series_entry_size(const struct series_entry *e)
     unsigned lc = am_family_get(e->metric)->label_count;
     size_t n = sizeof(struct series_entry) + lc * sizeof(char *);
     for (unsigned i = 0; i < lc; i++) {
-        n += strlen(e->values[i]) + 1;
+        n += sizeof(uint32_t) + series_value_len(e, i) + 1;
     }
     return n;
 }
@@ -338,7 +332,7 @@ static struct series_entry *entry_new(struct am_series_store *s, uint64_t hash, 
 {
     size_t n = sizeof(struct series_entry) + lc * sizeof(char *);
     for (unsigned i = 0; i < lc; i++) {
-        n += v[i].len + 1;
+        n += sizeof(uint32_t) + v[i].len + 1;
     }
     struct series_entry *e = am_try_malloc(n);
     if (e == NULL) {
@@ -347,6 +341,9 @@ static struct series_entry *entry_new(struct am_series_store *s, uint64_t hash, 
     atomic_fetch_add(&s->bytes, n);
     char *str = (char *)&e->values[lc];
     for (unsigned i = 0; i < lc; i++) {
+        uint32_t len = (uint32_t)v[i].len; /* <= max_value_bytes */
+        memcpy(str, &len, sizeof(len));
+        str += sizeof(len);
         if (v[i].len > 0) {
             memcpy(str, v[i].ptr, v[i].len);
         }
@@ -442,7 +439,7 @@ static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash,
     if (e != NULL) {
         goto out;
     }
-    if (map_reserve(s, &rs->map) != AM_OK) {
+    if (map_room(s, &rs->map) != AM_OK) {
         goto out;
     }
     if (!as_overflow && !cap_take(s, m)) {
@@ -461,7 +458,7 @@ static struct series_entry *reg_intern(struct am_series_store *s, uint64_t hash,
     e->created_s = (uint32_t)(now_ns / 1000000000u);
     e->next = rs->head[m];
     rs->head[m] = e;
-    map_put(&rs->map, hash, e);
+    (void)am_map_insert(&rs->map, hash, e); /* map_room made the space */
 out:
     pthread_mutex_unlock(&rs->mu);
     return e;
@@ -481,7 +478,7 @@ static struct series_entry *overflow_entry(struct am_series_store *s, uint32_t m
         v[i].len = len < s->max_value_bytes ? len : s->max_value_bytes;
     }
     int capped = 0;
-    e = reg_intern(s, labels_hash(m, v, lc), m, v, 1, &capped, now_ns);
+    e = reg_intern(s, labels_hash(s->hash_seed, m, v, lc), m, v, 1, &capped, now_ns);
     if (e != NULL) {
         atomic_store(&s->overflow_entry[m], e);
     }
@@ -505,7 +502,7 @@ static struct series_cell *cell_get(struct am_series_store *s, struct series_wsh
     if (c != NULL) {
         return c;
     }
-    if (map_reserve(s, &w->map) != AM_OK) {
+    if (map_room(s, &w->map) != AM_OK) {
         return NULL;
     }
     size_t n = cell_size(s, e->metric);
@@ -518,7 +515,7 @@ static struct series_cell *cell_get(struct am_series_store *s, struct series_wsh
     }
     memset(c, 0, n);
     c->entry = e;
-    map_put(&w->map, e->hash, c);
+    (void)am_map_insert(&w->map, e->hash, c); /* map_room made the space */
     return c;
 }
 
@@ -542,7 +539,7 @@ static int cell_resolve_slow(struct am_series_store *s, struct series_wshard *w,
         changed |= v[i].ptr != o->labels[i].ptr;
     }
     if (changed) {
-        hash = labels_hash(o->metric, v, lc);
+        hash = labels_hash(s->hash_seed, o->metric, v, lc);
         *out = map_find(&w->map, hash, o->metric, v, lc, 1);
         if (*out != NULL) {
             return AM_OK;
@@ -570,7 +567,7 @@ static int cell_resolve_slow(struct am_series_store *s, struct series_wshard *w,
 static int cell_resolve(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o,
                         unsigned lc, struct series_cell **out)
 {
-    uint64_t hash = labels_hash(o->metric, o->labels, lc);
+    uint64_t hash = labels_hash(s->hash_seed, o->metric, o->labels, lc);
     *out = map_find(&w->map, hash, o->metric, o->labels, lc, 1);
     if (*out != NULL) {
         return AM_OK;
@@ -759,8 +756,10 @@ struct am_series_store *am_series_create(const struct am_series_opts *opts)
     s->max_value_bytes =
         opts->max_label_value_bytes ? opts->max_label_value_bytes : DEFAULT_VALUE_BYTES;
     atomic_store(&s->bytes, sizeof(*s));
+    s->hash_seed = am_map_hash("agentmeter series", 17);
     for (unsigned i = 0; i < SERIES_REG_SHARDS; i++) {
         pthread_mutex_init(&s->reg[i].mu, NULL);
+        am_map_init(&s->reg[i].map, &reg_ops, NULL);
     }
     pthread_mutex_init(&s->expire_mu, NULL);
     pthread_rwlock_init(&s->life, NULL);
@@ -773,6 +772,7 @@ struct am_series_store *am_series_create(const struct am_series_opts *opts)
     }
     for (unsigned i = 0; i < s->nshards; i++) {
         pthread_mutex_init(&s->shards[i].mu, NULL);
+        am_map_init(&s->shards[i].map, &cell_ops, NULL);
     }
     for (unsigned i = 0; i < s->nshards; i++) {
         s->shards[i].scratch = am_try_malloc(AM_MAX_LABELS * s->max_value_bytes);
@@ -802,14 +802,14 @@ void am_series_destroy(struct am_series_store *s)
                 e = next;
             }
         }
-        am_free(s->reg[i].map.slots);
+        am_map_fini(&s->reg[i].map);
         pthread_mutex_destroy(&s->reg[i].mu);
     }
     pthread_mutex_destroy(&s->expire_mu);
     pthread_rwlock_destroy(&s->life);
     for (unsigned i = 0; s->shards != NULL && i < s->nshards; i++) {
         pool_fini(&s->shards[i].pool);
-        am_free(s->shards[i].map.slots);
+        am_map_fini(&s->shards[i].map);
         am_free(s->shards[i].scratch);
         pthread_mutex_destroy(&s->shards[i].mu);
     }

@@ -2,9 +2,10 @@
  * series_expire.c - idle expiry of the metric store (SPEC.md 4,
  * processors.genai.series_idle_timeout): series of span-derived families
  * that no worker shard has updated for idle_ns are removed from every map
- * (backward-shift deletion), give their cap slot back, recycle their cells
- * and free their entries. The two phases and the lock order are described
- * at am_series_expire and in docs/design/metrics.md.
+ * (core/map: backward-shift deletion; sparse slot arrays shrink), give their
+ * cap slot back, recycle their cells and free their entries. The two
+ * phases and the lock order are described at am_series_expire and in
+ * docs/design/metrics.md.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,36 +34,6 @@ struct expire_drop {
 static int is_idle(uint64_t newest, uint64_t now_ns, uint64_t idle_ns)
 {
     return newest <= now_ns && now_ns - newest >= idle_ns;
-}
-
-/* Remove the slot holding ptr (hash is its key) from mp, shifting the rest
- * of its probe run back so linear probing stays correct without tombstones. */
-static void map_remove(struct series_map *mp, uint64_t hash, const void *ptr)
-{
-    size_t i = hash & mp->mask;
-    while (mp->slots[i].ptr != ptr) {
-        if (mp->slots[i].ptr == NULL) {
-            return;
-        }
-        i = (i + 1) & mp->mask;
-    }
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mp->mask;
-        if (mp->slots[j].ptr == NULL) {
-            break;
-        }
-        size_t home = mp->slots[j].hash & mp->mask;
-        /* the slot at j cannot move to i when its home is cyclically in (i, j] */
-        int stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            mp->slots[i] = mp->slots[j];
-            i = j;
-        }
-    }
-    mp->slots[i].ptr = NULL;
-    mp->slots[i].hash = 0;
-    mp->used--;
 }
 
 /* Phase 1a: every expirable, non-overflow entry, one registry lock at a time. */
@@ -164,7 +135,7 @@ static int drop_cells(struct am_series_store *s, struct series_entry *e, uint64_
         for (unsigned b = 0; t == AM_TYPE_HISTOGRAM && b <= nb; b++) {
             d->counts[b] += c->counts[b];
         }
-        map_remove(&ws->map, e->hash, c);
+        series_map_remove(s, &ws->map, e->hash, c);
         if (c->ex != NULL) {
             series_free_push(&ws->free_ex[e->metric], c->ex);
         }
@@ -207,7 +178,7 @@ static size_t drop_run(struct am_series_store *s, const struct expire_item *it, 
         }
         e->dead = 1;
         fams[e->metric] = 1;
-        map_remove(&rs->map, e->hash, e);
+        series_map_remove(s, &rs->map, e->hash, e);
         atomic_fetch_sub(&s->fam_count[e->metric], 1);
         atomic_fetch_add_explicit(&s->expired[e->metric], 1, memory_order_relaxed);
         k++;

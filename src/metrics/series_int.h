@@ -9,9 +9,12 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "am/map.h"
 #include "am/series.h"
 
 /* Registry shards: top bits of the label-set hash pick one. */
@@ -49,8 +52,18 @@ struct series_entry {
     uint8_t overflow; /* the family's "__overflow__" series */
     uint8_t has_set;
     uint32_t created_s;   /* wall clock at interning, seconds (fits the padding) */
-    const char *values[]; /* family label_count, NUL-terminated, no NUL inside */
+    const char *values[]; /* family label_count, NUL-terminated, no NUL inside; each
+                           * preceded by its length (series_value_len) */
 };
+
+/* Length of e's value i, stored in the 4 bytes before it: a lookup compares
+ * it before any byte, so a longer key never reads past the stored value. */
+static inline size_t series_value_len(const struct series_entry *e, unsigned i)
+{
+    uint32_t n;
+    memcpy(&n, e->values[i] - sizeof(n), sizeof(n));
+    return n;
+}
 
 _Static_assert(AM_M_COUNT <= 255, "series_entry.metric is 8 bits");
 
@@ -86,28 +99,16 @@ static inline void *series_free_pop(struct series_free **head)
     return f;
 }
 
-struct series_slot {
-    uint64_t hash;
-    void *ptr; /* registry: series_entry; worker shard: series_cell; NULL = empty */
-};
-
-/* Open addressing, linear probing, power-of-two capacity. */
-struct series_map {
-    struct series_slot *slots;
-    size_t mask;
-    size_t used;
-};
-
 struct series_rshard {
     pthread_mutex_t mu;
-    struct series_map map;
+    struct am_map map; /* label set -> series_entry */
     struct series_entry *head[AM_M_COUNT];
     char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
 };
 
 struct series_wshard {
     pthread_mutex_t mu;
-    struct series_map map;
+    struct am_map map; /* label set or entry -> series_cell */
     struct series_pool pool;
     uint64_t overflow[AM_M_COUNT];
     uint64_t truncated[SERIES_TRUNC_COUNT];
@@ -122,6 +123,7 @@ struct am_series_store {
     unsigned nshards;
     size_t max_series;
     size_t max_value_bytes;
+    uint64_t hash_seed; /* drawn from am_map_hash: per process, never output */
     unsigned nbounds[AM_M_COUNT];
     double bounds[AM_M_COUNT][AM_MAX_BUCKETS];
     atomic_size_t fam_count[AM_M_COUNT]; /* regular label sets per family */
@@ -162,6 +164,22 @@ static inline int series_is_expirable(enum am_metric m)
 size_t series_entry_size(const struct series_entry *e);
 
 /* Find the shard cell of entry e (pointer identity), or NULL. */
-struct series_cell *series_map_cell_of(const struct series_map *mp, const struct series_entry *e);
+struct series_cell *series_map_cell_of(const struct am_map *mp, const struct series_entry *e);
+
+/* Remove ptr (an entry or a cell) stored under hash from mp, keeping the
+ * store's byte count in step with the slot array (which may shrink). */
+void series_map_remove(struct am_series_store *s, struct am_map *mp, uint64_t hash,
+                       const void *ptr);
+
+/* Does e hold label set v[0..lc) of family m? Lengths are compared before
+ * bytes. Exposed for the unit tests (a 64-bit hash collision cannot be
+ * forced through the public API any more). */
+bool series_entry_matches(const struct series_entry *e, uint32_t m, const struct am_str *v,
+                          unsigned lc);
+
+/* The label-set hash: XXH3 over each value in turn, seeded from the store's
+ * per-process seed. Exposed for the unit tests. */
+uint64_t series_labels_hash(const struct am_series_store *s, uint32_t m, const struct am_str *v,
+                            unsigned lc);
 
 #endif
