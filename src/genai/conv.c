@@ -2,8 +2,9 @@
  * conv.c - conversations (SPEC.md 3): turns counted per gen_ai.conversation.id,
  * finished after idle_timeout on the collector's monotonic clock, outcome
  * resolved/escalated, and agent_escalation_rate over a one-hour window per
- * agent. Each shard keeps a chained hash table and a list ordered by last
- * turn (oldest first), so idle expiry and cap eviction pop from its head.
+ * agent. Each shard keeps a core/map keyed by conversation id (seeded hash:
+ * a peer chooses the ids) and a list ordered by last turn (oldest first), so
+ * idle expiry and cap eviction pop from its head.
  */
 #include <pthread.h>
 #include <string.h>
@@ -11,10 +12,10 @@
 #include "am/alloc.h"
 #include "am/conv.h"
 #include "am/err.h"
+#include "am/map.h"
 #include "am/quality.h"
 
 struct conv {
-    struct conv *hnext;       /* hash chain */
     struct conv *prev, *next; /* by last turn, oldest first */
     uint64_t hash;
     uint64_t last_turn_ns;
@@ -27,8 +28,8 @@ struct conv {
 
 struct shard {
     pthread_mutex_t mu;
-    struct conv **tab;
-    size_t tab_cap, n;
+    struct am_map map; /* id -> conv */
+    size_t n;
     struct conv *head, *tail;
 };
 
@@ -56,6 +57,15 @@ static size_t per_shard(size_t max_open, unsigned nshards)
     return max_open / nshards > 0 ? max_open / nshards : 1;
 }
 
+static void conv_key(const void *value, const void **key, size_t *key_len)
+{
+    const struct conv *v = value;
+    *key = v->id;
+    *key_len = v->id_len;
+}
+
+static const struct am_map_ops conv_ops = {.key = conv_key};
+
 struct am_conv *am_conv_create(const struct am_conv_opts *opts)
 {
     struct am_conv *c = am_xcalloc(1, sizeof(*c));
@@ -65,6 +75,7 @@ struct am_conv *am_conv_create(const struct am_conv_opts *opts)
     c->shards = am_xcalloc(c->nshards, sizeof(*c->shards));
     for (unsigned i = 0; i < c->nshards; i++) {
         pthread_mutex_init(&c->shards[i].mu, NULL);
+        am_map_init(&c->shards[i].map, &conv_ops, NULL);
     }
     pthread_mutex_init(&c->rate_mu, NULL);
     return c;
@@ -89,7 +100,7 @@ void am_conv_destroy(struct am_conv *c)
             s->head = v->next;
             conv_free(v);
         }
-        am_free(s->tab);
+        am_map_fini(&s->map);
         pthread_mutex_destroy(&s->mu);
     }
     for (size_t i = 0; i < c->nrates; i++) {
@@ -117,32 +128,6 @@ void am_conv_configure(struct am_conv *c, uint64_t idle_timeout_ns, size_t max_o
 static struct shard *shard_of(struct am_conv *c, uint64_t hash)
 {
     return &c->shards[(hash >> 32) % c->nshards];
-}
-
-static struct conv **slot_of(struct shard *s, struct am_str id, uint64_t hash)
-{
-    if (s->tab_cap == 0) {
-        return NULL;
-    }
-    struct conv **pp = &s->tab[hash & (s->tab_cap - 1)];
-    while (*pp != NULL &&
-           !((*pp)->hash == hash && am_str_eq((struct am_str){(*pp)->id, (*pp)->id_len}, id))) {
-        pp = &(*pp)->hnext;
-    }
-    return pp;
-}
-
-static void rehash(struct shard *s)
-{
-    size_t cap = s->tab_cap ? s->tab_cap * 2 : 64;
-    struct conv **tab = am_xcalloc(cap, sizeof(*tab));
-    for (struct conv *v = s->head; v != NULL; v = v->next) {
-        v->hnext = tab[v->hash & (cap - 1)];
-        tab[v->hash & (cap - 1)] = v;
-    }
-    am_free(s->tab);
-    s->tab = tab;
-    s->tab_cap = cap;
 }
 
 static void list_unlink(struct shard *s, struct conv *v)
@@ -226,8 +211,7 @@ static void finish(struct am_conv *c, struct shard *s, struct conv *v, uint64_t 
     am_window_add(&rate_get(c, agent)->w, now_ns, v->escalated ? 1 : 0, 1);
     pthread_mutex_unlock(&c->rate_mu);
 
-    struct conv **pp = slot_of(s, (struct am_str){v->id, v->id_len}, v->hash);
-    *pp = v->hnext;
+    am_map_remove_value(&s->map, v->hash, v);
     list_unlink(s, v);
     s->n--;
     conv_free(v);
@@ -245,26 +229,25 @@ static void evict_over_cap(struct am_conv *c, struct shard *s, uint64_t now_ns,
     }
 }
 
-/* Find or open conversation id in s (locked). */
+/* Find or open conversation id in s (locked); NULL when the map cannot grow. */
 static struct conv *conv_get(struct shard *s, struct am_str id, uint64_t hash, struct am_str agent,
                              bool *created)
 {
-    struct conv **pp = slot_of(s, id, hash);
+    struct conv *v = am_map_get(&s->map, hash, id.ptr, id.len);
     *created = false;
-    if (pp != NULL && *pp != NULL) {
-        return *pp;
+    if (v != NULL) {
+        return v;
     }
-    if (s->n + 1 > s->tab_cap) {
-        rehash(s);
-    }
-    pp = slot_of(s, id, hash);
-    struct conv *v = am_xcalloc(1, sizeof(*v));
+    v = am_xcalloc(1, sizeof(*v));
     v->hash = hash;
     v->id = am_str_dup(id);
     v->id_len = id.len;
     v->agent = am_str_dup(agent);
     v->agent_len = agent.len;
-    *pp = v;
+    if (am_map_insert(&s->map, hash, v) != AM_OK) {
+        conv_free(v);
+        return NULL;
+    }
     list_insert(s, v);
     s->n++;
     *created = true;
@@ -285,13 +268,15 @@ static void touch(struct shard *s, struct conv *v, uint32_t turns, uint64_t last
 void am_conv_turn(struct am_conv *c, struct am_str id, struct am_str agent, uint64_t arrival_ns,
                   const struct am_obs_sink *sink)
 {
-    uint64_t hash = am_hash(id.ptr, id.len);
+    uint64_t hash = am_map_hash(id.ptr, id.len);
     struct shard *s = shard_of(c, hash);
     bool created;
 
     pthread_mutex_lock(&s->mu);
     struct conv *v = conv_get(s, id, hash, agent, &created);
-    touch(s, v, 1, arrival_ns);
+    if (v != NULL) {
+        touch(s, v, 1, arrival_ns);
+    }
     if (created) {
         evict_over_cap(c, s, arrival_ns, sink);
     }
@@ -300,14 +285,14 @@ void am_conv_turn(struct am_conv *c, struct am_str id, struct am_str agent, uint
 
 bool am_conv_escalate(struct am_conv *c, struct am_str id)
 {
-    uint64_t hash = am_hash(id.ptr, id.len);
+    uint64_t hash = am_map_hash(id.ptr, id.len);
     struct shard *s = shard_of(c, hash);
     bool found = false;
 
     pthread_mutex_lock(&s->mu);
-    struct conv **pp = slot_of(s, id, hash);
-    if (pp != NULL && *pp != NULL) {
-        (*pp)->escalated = true;
+    struct conv *v = am_map_get(&s->map, hash, id.ptr, id.len);
+    if (v != NULL) {
+        v->escalated = true;
         found = true;
     }
     pthread_mutex_unlock(&s->mu);
@@ -456,13 +441,15 @@ static struct am_str get_str(struct reader *r)
 static void load_one(struct am_conv *c, struct am_str id, struct am_str agent, uint32_t turns,
                      bool escalated, uint64_t last_ns, const struct am_obs_sink *sink)
 {
-    uint64_t hash = am_hash(id.ptr, id.len);
+    uint64_t hash = am_map_hash(id.ptr, id.len);
     struct shard *s = shard_of(c, hash);
     bool created;
     pthread_mutex_lock(&s->mu);
     struct conv *v = conv_get(s, id, hash, agent, &created);
-    v->escalated = v->escalated || escalated;
-    touch(s, v, turns, last_ns);
+    if (v != NULL) {
+        v->escalated = v->escalated || escalated;
+        touch(s, v, turns, last_ns);
+    }
     if (created) {
         evict_over_cap(c, s, last_ns, sink);
     }
