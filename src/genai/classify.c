@@ -3,14 +3,17 @@
  * to struct am_span_facts. The mapping is data: `rows` lists, per fact, the
  * attribute keys to try in precedence order (current semconv first), and
  * `op_values` maps each dialect's operation values. One pass over the span's
- * attributes finds every known key through a small hash index built once.
+ * attributes finds every known key through a small core/map index built once.
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "am/classify.h"
 #include "am/err.h"
+#include "am/log.h"
+#include "am/map.h"
 
 enum fact {
     F_OP,
@@ -184,35 +187,46 @@ static const struct op_value op_values[] = {
 };
 
 /*
- * The key index: open addressing over 256 slots, hashed on the length and
- * the first and last 8 bytes of a key (every key is at least MIN_KEY long).
- * A slot holds those two words, the one at offset 8 and the length, so a
- * lookup of a key of up to 24 bytes compares them without touching the key
- * text; longer keys compare their other middle words against `rows`. It is built once, at first
- * use, from `rows` and is read-only afterwards; this is the only state classify has. A slot's
- * `rows` has a bit for every row with its key (traceloop.entity.name serves two facts); `alt` is
- * the second such row, or EMPTY.
+ * The key index: a core/map from each key of `rows` to a kslot holding the
+ * key's length and its first, last and second 8 bytes, so a lookup of a key
+ * of up to 24 bytes compares them without touching the key text; longer
+ * keys compare their other middle words against `rows`. A kslot's `rows`
+ * has a bit for every row with its key (traceloop.entity.name serves two
+ * facts); `alt` is the second such row, or EMPTY. Built once, at first use,
+ * and read-only afterwards; this is the only state classify has.
+ *
+ * Its hash is a fixed mix of the length and the first and last words, not
+ * the seeded am_map_hash: the index holds only our own keys and never
+ * grows, so a peer choosing attribute keys can only pick which of its fixed
+ * probe runs a lookup walks, and idx_build asserts the longest is at most
+ * KEY_MAX_PROBE slots. A gperf perfect hash generated at build time would
+ * save the map's slot-to-kslot indirection (a few instructions per
+ * attribute) but needs a generator, a build dependency and the keys kept
+ * outside `rows`.
  */
-#define NSLOTS 256
 #define EMPTY 0xff
 #define MIN_KEY 8
+#define KEY_MAX_PROBE 8
 
-struct slot {
+struct kslot {
     uint64_t first;
     uint64_t last;
     uint64_t mid; /* bytes 8..16, when len > 16 */
     uint64_t rows;
-    uint32_t len; /* 0: free */
+    const char *key;
+    uint32_t len;
     unsigned char row;
     unsigned char alt;
 };
 
 static struct {
-    struct slot slot[NSLOTS];
+    struct am_map map; /* key -> kslot */
+    struct kslot ks[NROWS];
     unsigned char tl_kind_row;                          /* the traceloop.span.kind row */
     unsigned char op_lo[Q_TL_AGENT], op_hi[Q_TL_AGENT]; /* op_values range per qual */
 } idx;
-static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t idx_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool idx_ready;
 
 static inline uint64_t load8(const char *p)
 {
@@ -221,67 +235,101 @@ static inline uint64_t load8(const char *p)
     return v;
 }
 
-static inline unsigned key_hash(uint64_t first, uint64_t last, size_t len)
+static inline uint64_t key_hash(uint64_t first, uint64_t last, size_t len)
 {
     uint64_t h = (first ^ (last * 0xc2b2ae3d27d4eb4fu) ^ len) * 0x9e3779b97f4a7c15u;
-    return (unsigned)(h >> 56);
+    return h ^ (h >> 32); /* core/map indexes by the low bits */
 }
 
-/* The slot of key, or NULL. */
-static inline const struct slot *key_find(const char *p, size_t len)
+/* A key being looked up, with its words loaded once. */
+struct kprobe {
+    const char *p;
+    size_t len;
+    uint64_t first;
+    uint64_t last;
+};
+
+/* Length first, then the words held in the kslot, then the rest of the text. */
+static inline bool kslot_eq(const void *value, const void *key)
+{
+    const struct kslot *ks = value;
+    const struct kprobe *k = key;
+    if (ks->len != k->len || ks->first != k->first || ks->last != k->last ||
+        (k->len > 16 && ks->mid != load8(k->p + 8))) {
+        return false;
+    }
+    size_t i = 16;
+    while (i + 8 < k->len && load8(ks->key + i) == load8(k->p + i)) {
+        i += 8;
+    }
+    return i + 8 >= k->len;
+}
+
+static void kslot_key(const void *value, const void **key, size_t *key_len)
+{
+    const struct kslot *ks = value;
+    *key = ks->key;
+    *key_len = ks->len;
+}
+
+static const struct am_map_ops kslot_ops = {.key = kslot_key};
+
+/* The kslot of key, or NULL. */
+static inline const struct kslot *key_find(const char *p, size_t len)
 {
     if (len < MIN_KEY) {
         return NULL;
     }
-    uint64_t first = load8(p);
-    uint64_t last = load8(p + len - 8);
-    for (unsigned s = key_hash(first, last, len);; s = (s + 1) & (NSLOTS - 1)) {
-        const struct slot *sl = &idx.slot[s];
-        if (sl->len == 0) {
-            return NULL;
-        }
-        if (sl->len != len || sl->first != first || sl->last != last ||
-            (len > 16 && sl->mid != load8(p + 8))) {
-            continue;
-        }
-        const char *k = rows[sl->row].key;
-        size_t i = 16;
-        while (i + 8 < len && load8(k + i) == load8(p + i)) {
-            i += 8;
-        }
-        if (i + 8 >= len) {
-            return sl;
-        }
-    }
+    struct kprobe k = {p, len, load8(p), load8(p + len - 8)};
+    return am_map_find(&idx.map, key_hash(k.first, k.last, len), kslot_eq, &k);
 }
 
-static void idx_build(void)
+/* Slots a lookup of an absent key may walk at most: the longest run of
+ * occupied slots (the map keeps at least one slot empty). */
+static size_t longest_run(const struct am_map *m)
 {
+    size_t longest = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < 2 * m->cap; i++) {
+        run = m->slots[i & (m->cap - 1)].value != NULL ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    return longest;
+}
+
+/* Fill the index from `rows`. Returns AM_OK, or AM_ENOMEM (nothing kept). */
+static int idx_build(void)
+{
+    am_map_init(&idx.map, &kslot_ops, NULL);
+    /* at most 0.35 full: runs stay short (5 slots with the current keys) */
+    if (am_map_reserve(&idx.map, 2 * NROWS) != AM_OK) {
+        return AM_ENOMEM;
+    }
+    unsigned n = 0;
     for (unsigned r = 0; r < NROWS; r++) {
         const char *k = rows[r].key;
         size_t len = strlen(k);
-        struct slot *sl = (struct slot *)key_find(k, len);
-        if (sl != NULL) {
-            sl->rows |= UINT64_C(1) << r;
-            sl->alt = (unsigned char)r;
+        struct kslot *ks = (struct kslot *)key_find(k, len);
+        if (ks != NULL) {
+            ks->rows |= UINT64_C(1) << r;
+            ks->alt = (unsigned char)r;
             continue;
         }
         if (rows[r].qual == Q_OP_TRACELOOP) {
             idx.tl_kind_row = (unsigned char)r;
         }
-        unsigned s = key_hash(load8(k), load8(k + len - 8), len);
-        while (idx.slot[s].len != 0) {
-            s = (s + 1) & (NSLOTS - 1);
-        }
-        struct slot *ns = &idx.slot[s];
-        ns->first = load8(k);
-        ns->last = load8(k + len - 8);
-        ns->mid = len > 16 ? load8(k + 8) : 0;
-        ns->rows = UINT64_C(1) << r;
-        ns->len = (uint32_t)len;
-        ns->row = (unsigned char)r;
-        ns->alt = EMPTY;
+        ks = &idx.ks[n++];
+        *ks = (struct kslot){.first = load8(k),
+                             .last = load8(k + len - 8),
+                             .mid = len > 16 ? load8(k + 8) : 0,
+                             .rows = UINT64_C(1) << r,
+                             .key = k,
+                             .len = (uint32_t)len,
+                             .row = (unsigned char)r,
+                             .alt = EMPTY};
+        (void)am_map_insert(&idx.map, key_hash(ks->first, ks->last, len), ks); /* reserved */
     }
+    AM_ASSERT(longest_run(&idx.map) <= KEY_MAX_PROBE); /* else change key_hash */
     for (unsigned i = 0; i < sizeof(op_values) / sizeof(op_values[0]); i++) {
         unsigned q = op_values[i].qual;
         if (idx.op_hi[q] == 0) {
@@ -289,6 +337,21 @@ static void idx_build(void)
         }
         idx.op_hi[q] = (unsigned char)(i + 1);
     }
+    return AM_OK;
+}
+
+/* Build the index on first use. Its one allocation may fail (tests make
+ * it): then this span is classified with no keys and the next call retries. */
+static void idx_once(void)
+{
+    if (atomic_load_explicit(&idx_ready, memory_order_acquire)) {
+        return;
+    }
+    pthread_mutex_lock(&idx_mu);
+    if (!atomic_load_explicit(&idx_ready, memory_order_relaxed) && idx_build() == AM_OK) {
+        atomic_store_explicit(&idx_ready, true, memory_order_release);
+    }
+    pthread_mutex_unlock(&idx_mu);
 }
 
 /* What one pass over the attributes found: the value of each present key. */
@@ -302,7 +365,7 @@ static void scan(const struct am_attrs *attrs, struct seen *sn)
     sn->mask = 0;
     for (size_t i = 0; i < attrs->count; i++) {
         const struct am_kv *kv = &attrs->items[i];
-        const struct slot *sl = key_find(kv->key.ptr, kv->key.len);
+        const struct kslot *sl = key_find(kv->key.ptr, kv->key.len);
         if (sl == NULL || (sn->mask & sl->rows) != 0) {
             continue; /* unknown key, or a repeated one: the first wins */
         }
@@ -511,7 +574,7 @@ void am_classify(const struct am_span *span, struct am_span_facts *out)
     struct seen sn;
     uint32_t decided = 0; /* bit per enum fact */
 
-    pthread_once(&idx_once, idx_build);
+    idx_once();
     memset(out, 0, sizeof(*out));
     scan(&span->attrs, &sn);
     /* Present rows in table order, which is precedence order within a fact. */
