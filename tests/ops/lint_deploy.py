@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """lint_deploy.py - structural checks for what cannot run here (no Docker
-daemon, no cluster): the Dockerfile, the compose file and the Kubernetes
-manifests. Prints problems and exits 1 when there are any.
-  lint_deploy.py dockerfile FILE | compose FILE | k8s DIR
+daemon, no cluster, no OpenTelemetry Collector): the Dockerfile, the compose
+file, the Kubernetes manifests, the collector configs of deploy/scale-out and
+the dashboard's aggregation over replicas. Prints problems and exits 1 when there are any.
+  lint_deploy.py dockerfile FILE | compose FILE | k8s DIR | otelcol FILE |
+                 dashboard-replicas FILE
 """
 import os
 import re
@@ -88,9 +90,11 @@ def k8s(directory):
                 if d:
                     docs.append((f, d))
     kinds = {d["kind"] for _, d in docs}
-    for want in ("Deployment", "Service", "ConfigMap", "ServiceMonitor", "PodDisruptionBudget"):
+    for want in ("Service", "ConfigMap", "ServiceMonitor", "PodDisruptionBudget"):
         if want not in kinds:
             problems.append(f"no {want}")
+    if not kinds & {"Deployment", "StatefulSet"}:
+        problems.append("no Deployment or StatefulSet")
     for f, d in docs:
         for key in ("apiVersion", "kind", "metadata"):
             if key not in d:
@@ -102,14 +106,19 @@ def k8s(directory):
     present = {f for f in os.listdir(directory) if f.endswith(".yaml") and f != "kustomization.yaml"}
     if listed != present:
         problems.append(f"kustomization resources {sorted(listed)} != files {sorted(present)}")
-    deps = [d for _, d in docs if d["kind"] == "Deployment"]
-    for dep in deps:
-        sel = dep["spec"]["selector"]["matchLabels"]
-        tmpl = dep["spec"]["template"]
+    workloads = [d for _, d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    cms = {d["metadata"]["name"]: d for _, d in docs if d["kind"] == "ConfigMap"}
+    all_labels, all_ports = [], set()
+    for w in workloads:
+        name = f"{w['kind']} {w['metadata']['name']}"
+        sel = w["spec"]["selector"]["matchLabels"]
+        tmpl = w["spec"]["template"]
         labels = tmpl["metadata"]["labels"]
+        all_labels.append(labels)
         if any(labels.get(k) != v for k, v in sel.items()):
-            problems.append("Deployment selector does not match its template labels")
+            problems.append(f"{name}: selector does not match its template labels")
         ports = {p["name"] for c in tmpl["spec"]["containers"] for p in c.get("ports", [])}
+        all_ports |= ports
         for c in tmpl["spec"]["containers"]:
             for probe in ("readinessProbe", "livenessProbe"):
                 port = c.get(probe, {}).get("httpGet", {}).get("port")
@@ -120,29 +129,119 @@ def k8s(directory):
             sc = c.get("securityContext", {})
             if sc.get("allowPrivilegeEscalation") is not False:
                 problems.append(f"{c['name']}: allowPrivilegeEscalation not false")
-        cms = {d["metadata"]["name"] for _, d in docs if d["kind"] == "ConfigMap"}
+            vols = {v["name"] for v in tmpl["spec"].get("volumes", [])}
+            vols |= {t["metadata"]["name"] for t in w["spec"].get("volumeClaimTemplates", [])}
+            for m in c.get("volumeMounts", []):
+                if m["name"] not in vols:
+                    problems.append(f"{c['name']}: volumeMount {m['name']} has no volume")
         for v in tmpl["spec"].get("volumes", []):
             if "configMap" in v and v["configMap"]["name"] not in cms:
                 problems.append(f"volume {v['name']}: unknown ConfigMap")
-        for _, d in docs:
-            if d["kind"] in ("Service", "PodDisruptionBudget"):
-                s = d["spec"]["selector"]
-                s = s.get("matchLabels", s)
-                if any(labels.get(k) != v for k, v in s.items()):
-                    problems.append(f"{d['kind']} {d['metadata']['name']} selects no pod")
-            if d["kind"] == "Service":
-                for p in d["spec"]["ports"]:
-                    if isinstance(p.get("targetPort"), str) and p["targetPort"] not in ports:
-                        problems.append(f"Service port {p['name']}: unknown targetPort")
-            if d["kind"] == "ServiceMonitor":
-                svc_ports = {p["name"] for _, s in docs if s["kind"] == "Service" for p in s["spec"]["ports"]}
-                for e in d["spec"]["endpoints"]:
-                    if e.get("port") not in svc_ports:
-                        problems.append(f"ServiceMonitor endpoint port {e.get('port')} not on a Service")
+        if w["kind"] == "StatefulSet":
+            gov = [d for _, d in docs if d["kind"] == "Service" and d["metadata"]["name"] == w["spec"].get("serviceName")]
+            if not gov or gov[0]["spec"].get("clusterIP") != "None":
+                problems.append(f"{name}: serviceName is not a headless Service here")
+    for _, d in docs:
+        if d["kind"] in ("Service", "PodDisruptionBudget"):
+            s = d["spec"]["selector"]
+            s = s.get("matchLabels", s)
+            if not any(all(lab.get(k) == v for k, v in s.items()) for lab in all_labels):
+                problems.append(f"{d['kind']} {d['metadata']['name']} selects no pod")
+        if d["kind"] == "Service":
+            for p in d["spec"]["ports"]:
+                if isinstance(p.get("targetPort"), str) and p["targetPort"] not in all_ports:
+                    problems.append(f"Service port {p['name']}: unknown targetPort")
+        if d["kind"] == "ServiceMonitor":
+            svc_ports = {p["name"] for _, s in docs if s["kind"] == "Service" for p in s["spec"]["ports"]}
+            for e in d["spec"]["endpoints"]:
+                if e.get("port") not in svc_ports:
+                    problems.append(f"ServiceMonitor endpoint port {e.get('port')} not on a Service")
+    # A collector config embedded in a ConfigMap is checked like the files,
+    # and must be the shipped file it names verbatim.
+    for name, cm in cms.items():
+        text = cm.get("data", {}).get("config.yaml")
+        if text is None:
+            continue
+        otelcol_config(yaml.safe_load(text), f"ConfigMap {name}")
+        m = re.search(r"(deploy/scale-out/otelcol/[\w.-]+\.yaml) verbatim", open(os.path.join(directory, "otelcol.yaml")).read()) if os.path.exists(os.path.join(directory, "otelcol.yaml")) else None
+        if m and yaml.safe_load(text) != yaml.safe_load(open(os.path.join(ROOT, m.group(1)))):
+            problems.append(f"ConfigMap {name} differs from {m.group(1)}")
+
+
+ROUTING_KEYS = {"traceID", "service", "attributes", "resource", "metric", "streamID"}
+
+
+def otelcol_config(c, where):
+    """An OpenTelemetry Collector config: every pipeline component defined,
+    a loadbalancing exporter with one resolver and a known routing key."""
+    for section in ("receivers", "exporters", "service"):
+        if section not in c:
+            problems.append(f"{where}: no {section}")
+            return
+    pipes = c["service"].get("pipelines", {})
+    if "traces" not in pipes:
+        problems.append(f"{where}: no traces pipeline")
+    for pname, pipe in pipes.items():
+        for section in ("receivers", "processors", "exporters"):
+            for comp in pipe.get(section, []):
+                if comp not in (c.get(section) or {}):
+                    problems.append(f"{where}: pipeline {pname} uses undefined {section[:-1]} {comp}")
+    for ext in c["service"].get("extensions", []):
+        if ext not in (c.get("extensions") or {}):
+            problems.append(f"{where}: undefined extension {ext}")
+    for name, exp in c["exporters"].items():
+        if name.split("/")[0] == "loadbalancing":
+            res = exp.get("resolver", {})
+            kinds = [k for k in ("static", "dns", "k8s", "aws_cloud_map") if k in res]
+            if len(kinds) != 1:
+                problems.append(f"{where}: {name} needs exactly one resolver, has {kinds}")
+            key = exp.get("routing_key", "traceID")
+            if key not in ROUTING_KEYS:
+                problems.append(f"{where}: {name} routing_key {key} unknown")
+            if key == "attributes" and not exp.get("routing_attributes"):
+                problems.append(f"{where}: {name} routing_key attributes without routing_attributes")
+            if "endpoint" in exp.get("protocol", {}).get("otlp", {}):
+                problems.append(f"{where}: {name} protocol.otlp.endpoint is set by the resolver")
+            for h in res.get("static", {}).get("hostnames", []):
+                if not re.fullmatch(r"[\w.-]+:\d+", h):
+                    problems.append(f"{where}: static hostname {h} needs host:port")
+            if "k8s" in res and not re.fullmatch(r"[\w-]+\.[\w-]+", res["k8s"].get("service", "")):
+                problems.append(f"{where}: k8s resolver service must be NAME.NAMESPACE")
+        elif name.split("/")[0] == "otlp" and not exp.get("endpoint"):
+            problems.append(f"{where}: {name} has no endpoint")
+
+
+def otelcol(path):
+    import yaml
+    otelcol_config(yaml.safe_load(open(path)), path)
+
+
+def dashboard_replicas(path):
+    """Every panel over agent families aggregates replica and instance away,
+    so one replica or many show the same lines."""
+    import json
+    d = json.load(open(path))
+
+    def walk(panels):
+        for p in panels:
+            yield p
+            yield from walk(p.get("panels", []))
+
+    for p in walk(d.get("panels", [])):
+        for t in p.get("targets", []):
+            e = t.get("expr", "")
+            if not re.search(r"\b(agent|model|gen_ai)_\w+", e):
+                continue
+            if not re.match(r"\s*(sum|avg|max|min|count|topk|histogram_quantile)\b", e):
+                problems.append(f"panel {p.get('title')}: does not aggregate: {e}")
+            for by in re.findall(r"\bby\s*\(([^)]*)\)", e):
+                if {"replica", "instance", "pod"} & {x.strip() for x in by.split(",")}:
+                    problems.append(f"panel {p.get('title')}: keeps a replica label: by ({by})")
 
 
 kind, target = sys.argv[1], sys.argv[2]
-{"dockerfile": dockerfile, "compose": compose, "k8s": k8s}[kind](target)
+{"dockerfile": dockerfile, "compose": compose, "k8s": k8s, "otelcol": otelcol,
+ "dashboard-replicas": dashboard_replicas}[kind](target)
 for p in problems:
     print(p)
 sys.exit(1 if problems else 0)

@@ -127,6 +127,34 @@ else
     skip "kubectl not installed"
 fi
 
+echo "== scale-out kit (deploy/scale-out: collector configs, store configs, rules, sharded manifests)"
+check "promtool check rules deploy/scale-out/prometheus/*.rules.yml" \
+    promtool check rules deploy/scale-out/prometheus/*.rules.yml
+check "promtool test rules deploy/scale-out/prometheus/*.test.yml" \
+    bash -c 'cd deploy/scale-out/prometheus && promtool test rules *.test.yml'
+for f in deploy/scale-out/agentmeter-replica.yaml deploy/scale-out/remote-write/*.yaml; do
+    check "agentmeter --check-config $f" env REPLICA=agentmeter-0 "$build/agentmeter" --check-config "$f"
+done
+awk '/^  agentmeter.yaml: \|/ { on = 1; next } on && /^    / { print substr($0, 5); next } on { exit }' \
+    deploy/scale-out/kubernetes/configmap.yaml >"$tmp/k8s-sharded.yaml"
+check "agentmeter --check-config (deploy/scale-out/kubernetes/configmap.yaml)" \
+    env REPLICA=agentmeter-0 "$build/agentmeter" --check-config "$tmp/k8s-sharded.yaml"
+for f in deploy/scale-out/otelcol/*.yaml; do
+    check "collector config structure $f" python3 tests/ops/lint_deploy.py otelcol "$f"
+done
+check "dashboard aggregates replica and instance away" \
+    python3 tests/ops/lint_deploy.py dashboard-replicas "$dash"
+if python3 -c 'import yaml' 2>/dev/null; then
+    check "sharded Kubernetes manifests structure" python3 tests/ops/lint_deploy.py k8s deploy/scale-out/kubernetes
+else
+    skip "sharded Kubernetes structure: python3 yaml module missing (Debian python3-yaml)"
+fi
+if command -v kubectl >/dev/null; then
+    check "kubectl kustomize deploy/scale-out/kubernetes" kubectl kustomize deploy/scale-out/kubernetes
+else
+    skip "kubectl not installed"
+fi
+
 echo "== live: agentmeter + agentmeter-loadgen + Prometheus (${live_seconds}s of traffic)"
 free_port() { node -e 's=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 wait_http() { # URL SECONDS
