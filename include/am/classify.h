@@ -56,6 +56,10 @@ struct am_span_facts {
     uint32_t tokens_present; /* bit (1u << enum am_tok) */
     double cost;             /* carried on the span (llm.cost.total, ...) */
     bool has_cost;
+    /* Set by am_signals_* after am_classify (zero from am_classify). */
+    bool has_ttft;
+    uint64_t ttft_ns;      /* streaming: time to the first chunk */
+    double adjusted_count; /* sampling: spans this one stands for; 0 = 1 (not sampled) */
 };
 
 /* Fill *out from span. Never fails; unknown dialects give AM_OP_OTHER. */

@@ -51,6 +51,7 @@ struct am_request_sums {
     uint64_t tokens;
     uint32_t inference_calls;
     uint32_t tool_calls;
+    double adjusted_count; /* of the invoke_agent span (sampling); 0 = 1 */
 };
 
 /* The span's own agent name, else service.name, else "unknown". */
@@ -83,5 +84,13 @@ void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_f
 /* The four agent_request_* observations of one invoke_agent span. Returns 4. */
 size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums,
                          const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out);
+
+/* The agent -> sub-agent edge of an invoke_agent span (facts: outcome,
+ * duration, adjusted count) whose nearest invoke_agent ancestor is caller:
+ * agent_graph_calls_total{callee_kind="agent"} and
+ * agent_graph_call_duration_seconds. Returns 2. */
+size_t am_derive_agent_edge(struct am_str caller, struct am_str callee,
+                            const struct am_span_facts *facts, const uint8_t *trace_id,
+                            const uint8_t *span_id, struct am_obs *out);
 
 #endif

@@ -44,10 +44,15 @@ enum am_metric {
     AM_M_GENAI_TOKEN_USAGE,              /* gen_ai_operation_name, gen_ai_provider_name,
                                             gen_ai_request_model, gen_ai_response_model,
                                             gen_ai_token_type */
+    AM_M_GENAI_TIME_TO_FIRST_TOKEN,      /* agent_name, model_id */
+    AM_M_GENAI_TIME_PER_OUTPUT_TOKEN,    /* agent_name, model_id */
+    AM_M_AGENT_GRAPH_CALLS_TOTAL,        /* caller, callee, callee_kind, status */
+    AM_M_AGENT_GRAPH_CALL_DURATION,      /* caller, callee (agent -> agent edges) */
     /* self-metrics */
     AM_M_SELF_RECEIVER_REQUESTS_TOTAL,      /* protocol, code */
     AM_M_SELF_SPANS_ACCEPTED_TOTAL,         /* protocol */
     AM_M_SELF_SPANS_REJECTED_TOTAL,         /* reason */
+    AM_M_SELF_SPANS_ADJUSTED_TOTAL,         /* source: spans counted by their sampling weight */
     AM_M_SELF_LOG_RECORDS_ACCEPTED_TOTAL,   /* protocol */
     AM_M_SELF_EVALUATIONS_ACCEPTED_TOTAL,   /* source */
     AM_M_SELF_SERIES_ACTIVE,                /* metric */
@@ -125,6 +130,9 @@ struct am_obs {
     uint8_t trace_id[16];
     uint8_t span_id[8];
     uint8_t has_exemplar;
+    /* Histograms: how many observations this one stands for (sampling,
+     * SPEC.md 3); 0 means 1. Counters carry the scaled value instead. */
+    uint32_t weight;
 };
 
 #endif

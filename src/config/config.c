@@ -162,6 +162,9 @@ static const struct am_binding config_rows[] = {
           0, 168 * HOUR, ">0: drop series not updated for this long"),
     VALUE("processors.genai.semconv_metrics", AM_CT_BOOL, C(semconv_metrics), "true", 0, 0,
           "also export the gen_ai_client_* semantic-convention metrics"),
+    SECTION("processors.genai.sampling", 0, NULL, "sampling-adjusted counts"),
+    STRING("processors.genai.sampling.multiplier_attribute", C(sampling_multiplier_attribute), NULL,
+           "span attribute holding the adjusted count (1/probability); wins over tracestate"),
     COLLECTION("processors.genai.buckets", AM_CT_BUCKETS, C(buckets), C(bucket_count),
                "histogram name -> bucket bounds"),
 

@@ -19,6 +19,7 @@
 #include "am/otlp.h"
 #include "am/quality.h"
 #include "am/series.h"
+#include "am/signals.h"
 
 #include "daemon_int.h"
 
@@ -171,6 +172,8 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
                            const struct am_derive_opts *opts)
 {
     size_t rejected = 0;
+    size_t adjusted[AM_ADJ_ATTRIBUTE + 1] = {0};
+    struct am_str mattr = am_str_from(w->d->cfg.sampling_multiplier_attribute);
     uint64_t now = am_clock_mono(am_loop_clock(w->loop));
     w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->span_count; i++) {
@@ -181,7 +184,15 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         }
         struct am_span_facts facts;
         am_classify(span, &facts);
+        am_signals_stream(span, &facts);
+        adjusted[am_signals_sampling(span, mattr, &facts)]++;
         am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
+    }
+    for (int src = AM_ADJ_THRESHOLD; src <= AM_ADJ_ATTRIBUTE; src++) {
+        if (adjusted[src] > 0) {
+            count(w, AM_M_SELF_SPANS_ADJUSTED_TOTAL,
+                  am_signals_source_name((enum am_adjust_source)src), (double)adjusted[src]);
+        }
     }
     w->wall_ns = 0;
     return rejected;

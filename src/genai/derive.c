@@ -5,6 +5,7 @@
  * request arena) or at static strings. Durations are integer nanoseconds
  * converted to seconds once; every observation carries its span as exemplar.
  */
+#include <math.h>
 #include <string.h>
 
 #include "am/derive.h"
@@ -14,7 +15,26 @@ struct emitter {
     size_t n;
     const uint8_t *trace_id;
     const uint8_t *span_id;
+    double scale;    /* counters: the span's adjusted count (1 when not sampled) */
+    uint32_t weight; /* histograms: the same, rounded to a count >= 1 */
 };
+
+/* Sampling (SPEC.md 3): counters grow by the adjusted count as given;
+ * histogram buckets count whole observations, so it is rounded there. */
+static void emitter_init(struct emitter *em, struct am_obs *out, const uint8_t *trace_id,
+                         const uint8_t *span_id, double adjusted_count)
+{
+    em->out = out;
+    em->n = 0;
+    em->trace_id = trace_id;
+    em->span_id = span_id;
+    em->scale = adjusted_count > 0 ? adjusted_count : 1;
+    em->weight = 1;
+    if (em->scale > 1) {
+        double r = round(em->scale);
+        em->weight = r >= 4294967295.0 ? UINT32_MAX : (uint32_t)r;
+    }
+}
 
 static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kind kind,
                            double value)
@@ -23,7 +43,8 @@ static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kin
     /* Field by field: the callers set the labels they use; no whole-struct memset. */
     o->metric = m;
     o->kind = kind;
-    o->value = value;
+    o->value = kind == AM_OBS_INC && em->scale != 1 ? value * em->scale : value;
+    o->weight = kind == AM_OBS_OBSERVE ? em->weight : 0;
     for (size_t i = 0; i < AM_MAX_LABELS; i++) {
         o->labels[i] = (struct am_str){NULL, 0};
     }
@@ -76,6 +97,17 @@ static void derive_agent(struct emitter *em, const struct am_span_facts *f, stru
     o->labels[0] = agent;
 }
 
+/* One agent_graph_calls_total edge: caller -> callee of a kind. */
+static void emit_edge(struct emitter *em, struct am_str caller, struct am_str callee,
+                      const char *kind, enum am_outcome outcome)
+{
+    struct am_obs *o = emit(em, AM_M_AGENT_GRAPH_CALLS_TOTAL, AM_OBS_INC, 1);
+    o->labels[0] = caller;
+    o->labels[1] = callee;
+    o->labels[2] = am_str_from(kind);
+    o->labels[3] = status_label(outcome);
+}
+
 static void derive_tool(struct emitter *em, const struct am_span_facts *f, struct am_str agent)
 {
     struct am_str tool = f->tool_name.len > 0 ? f->tool_name : AM_STR("unknown");
@@ -83,6 +115,7 @@ static void derive_tool(struct emitter *em, const struct am_span_facts *f, struc
     o->labels[0] = agent;
     o->labels[1] = tool;
     o->labels[2] = status_label(f->outcome);
+    emit_edge(em, agent, tool, "tool", f->outcome);
     o = emit(em, AM_M_AGENT_TOOL_CALL_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
     o->labels[0] = agent;
     o->labels[1] = tool;
@@ -156,6 +189,32 @@ static void emit_usage(struct emitter *em, const struct am_derive_opts *opts,
     emit_cost(em, opts, f, agent, model);
 }
 
+/*
+ * Streaming latency: time to first token as the span gave it; time per
+ * output token after the first = (duration - TTFT) / (output tokens - 1),
+ * subtracted in integer ns, only for a successful call with at least two
+ * output tokens that ended after its first chunk.
+ */
+static void derive_stream(struct emitter *em, const struct am_span_facts *f, struct am_str agent,
+                          struct am_str model)
+{
+    if (!f->has_ttft) {
+        return;
+    }
+    struct am_obs *o = emit(em, AM_M_GENAI_TIME_TO_FIRST_TOKEN, AM_OBS_OBSERVE, seconds(f->ttft_ns));
+    o->labels[0] = agent;
+    o->labels[1] = model;
+    uint64_t out = f->tokens[AM_TOK_OUTPUT];
+    if (f->outcome != AM_OUTCOME_SUCCESS || !has_tok(f, AM_TOK_OUTPUT) || out < 2 ||
+        f->duration_ns < f->ttft_ns) {
+        return;
+    }
+    double per = (double)(f->duration_ns - f->ttft_ns) / (double)(out - 1) / 1e9;
+    o = emit(em, AM_M_GENAI_TIME_PER_OUTPUT_TOKEN, AM_OBS_OBSERVE, per);
+    o->labels[0] = agent;
+    o->labels[1] = model;
+}
+
 static void derive_inference(struct emitter *em, const struct am_derive_opts *opts,
                              const struct am_span_facts *f, struct am_str agent)
 {
@@ -166,6 +225,8 @@ static void derive_inference(struct emitter *em, const struct am_derive_opts *op
     o = emit(em, AM_M_MODEL_INFERENCE_DURATION, AM_OBS_OBSERVE, seconds(f->duration_ns));
     o->labels[0] = agent;
     o->labels[1] = model;
+    emit_edge(em, agent, model, "model", f->outcome);
+    derive_stream(em, f, agent, model);
     emit_usage(em, opts, f, agent, model);
 }
 
@@ -206,7 +267,8 @@ size_t am_derive_facts(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_str agent, const uint8_t *trace_id, const uint8_t *span_id,
                        struct am_obs *out)
 {
-    struct emitter em = {out, 0, trace_id, span_id};
+    struct emitter em;
+    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
 
     switch (facts->op) {
     case AM_OP_AGENT:
@@ -240,7 +302,8 @@ size_t am_derive_usage(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_str agent, const uint8_t *trace_id, const uint8_t *span_id,
                        struct am_obs *out)
 {
-    struct emitter em = {out, 0, trace_id, span_id};
+    struct emitter em;
+    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
     if (!has_tok(facts, AM_TOK_INPUT) && !has_tok(facts, AM_TOK_OUTPUT) && !facts->has_cost) {
         return 0;
     }
@@ -267,12 +330,27 @@ void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_f
 size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums,
                          const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out)
 {
-    struct emitter em = {out, 0, trace_id, span_id};
+    struct emitter em;
+    emitter_init(&em, out, trace_id, span_id, sums->adjusted_count);
     emit(&em, AM_M_AGENT_REQUEST_COST, AM_OBS_OBSERVE, sums->cost)->labels[0] = agent;
     emit(&em, AM_M_AGENT_REQUEST_TOKENS, AM_OBS_OBSERVE, (double)sums->tokens)->labels[0] = agent;
     emit(&em, AM_M_AGENT_REQUEST_INFERENCE_CALLS, AM_OBS_OBSERVE, (double)sums->inference_calls)
         ->labels[0] = agent;
     emit(&em, AM_M_AGENT_REQUEST_TOOL_CALLS, AM_OBS_OBSERVE, (double)sums->tool_calls)->labels[0] =
         agent;
+    return em.n;
+}
+
+size_t am_derive_agent_edge(struct am_str caller, struct am_str callee,
+                            const struct am_span_facts *facts, const uint8_t *trace_id,
+                            const uint8_t *span_id, struct am_obs *out)
+{
+    struct emitter em;
+    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
+    emit_edge(&em, caller, callee, "agent", facts->outcome);
+    struct am_obs *o =
+        emit(&em, AM_M_AGENT_GRAPH_CALL_DURATION, AM_OBS_OBSERVE, seconds(facts->duration_ns));
+    o->labels[0] = caller;
+    o->labels[1] = callee;
     return em.n;
 }

@@ -3,7 +3,7 @@
  * the public API, attribution of a span to its agent (now, or by holding a
  * record until the ancestor arrives) and the request path. Storage is in
  * trace_buf_store.c, finishing a trace in trace_buf_finish.c. Held records
- * (112 bytes) keep what a waiting span needs to be derived later.
+ * (136 bytes) keep what a waiting span needs to be derived later.
  */
 #include "am/alloc.h"
 #include "trace_buf_int.h"
@@ -170,6 +170,9 @@ static uint32_t held_new(struct shard *s, struct trace *t, uint32_t node,
     memcpy(h->tokens, f->tokens, sizeof(h->tokens));
     h->duration_ns = f->duration_ns;
     h->arrival_ns = now_ns;
+    h->ttft_ns = f->ttft_ns;
+    h->has_ttft = f->has_ttft;
+    h->adjusted_count = f->adjusted_count;
     h->cost = f->cost;
     if (full) {
         h->operation = tb_intern(s, f->operation);
@@ -208,6 +211,9 @@ void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_f
     f->tokens_present = h->tokens_present;
     f->cost = h->cost;
     f->has_cost = h->has_cost;
+    f->ttft_ns = h->ttft_ns;
+    f->has_ttft = h->has_ttft;
+    f->adjusted_count = h->adjusted_count;
 }
 
 static void eval_hold(struct shard *s, struct trace *t, struct held *h, const struct am_eval *ev)

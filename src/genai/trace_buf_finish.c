@@ -158,6 +158,23 @@ static void finish_usage(struct shard *s, struct trace *t, struct scratch *x,
     }
 }
 
+/* An invoke_agent span under another agent is an agent -> agent edge of
+ * the agent graph (sub-agent or hand-off). */
+static void finish_edge(const struct shard *s, const struct trace *t, const struct scratch *x,
+                        uint32_t i, struct am_str callee, const struct am_obs_sink *sink)
+{
+    const struct node *n = &t->nodes[i];
+    struct am_obs out[2];
+    struct am_span_facts f;
+    if (x->agent_of[i] == NONE || n->held == NONE) {
+        return;
+    }
+    tb_held_facts(s, &t->held[n->held], &f);
+    struct am_str caller = tb_istr_view(s, t->nodes[x->agent_of[i]].agent);
+    size_t m = am_derive_agent_edge(caller, callee, &f, t->id, (const uint8_t *)&n->span_id, out);
+    sink->fn(sink->ud, out, m);
+}
+
 static void finish_agents(struct am_trace_buf *tb, struct shard *s, struct trace *t,
                           struct scratch *x, const struct am_obs_sink *sink)
 {
@@ -168,8 +185,10 @@ static void finish_agents(struct am_trace_buf *tb, struct shard *s, struct trace
             continue;
         }
         struct am_str agent = tb_istr_view(s, n->agent);
+        x->sums[i].adjusted_count = n->held != NONE ? t->held[n->held].adjusted_count : 0;
         size_t m = am_derive_request(agent, &x->sums[i], t->id, (const uint8_t *)&n->span_id, out);
         sink->fn(sink->ud, out, m);
+        finish_edge(s, t, x, i, agent, sink);
         uint32_t conv = x->agent_of[i] == NONE ? conv_of(t, x, i) : 0;
         if (conv != 0 && tb->conv != NULL) {
             am_conv_turn(tb->conv, tb_istr_view(s, conv), agent, t->held[n->held].arrival_ns, sink);

@@ -64,12 +64,14 @@ struct held {
     uint64_t duration_ns;
     uint64_t arrival_ns;
     uint64_t wait_on; /* the missing span id the parent walk stopped at */
+    uint64_t ttft_ns;
+    double adjusted_count; /* sampling; 0 = 1 */
     double cost;
     uint32_t operation, provider, request_model, response_model, tool, error_type, service;
     uint32_t tokens_present;
     uint32_t first_eval; /* NONE */
     uint32_t node;
-    uint8_t op, outcome, has_cost, waiting;
+    uint8_t op, outcome, has_cost, waiting, has_ttft;
 };
 
 struct heval {

@@ -681,8 +681,9 @@ static int apply_one(struct am_series_store *s, struct series_wshard *w, const s
     }
     c->last_ns = w->now_ns; /* this cell's line is being written anyway */
     if (t == AM_TYPE_HISTOGRAM) {
-        c->counts[idx]++;
-        c->value += o->value;
+        uint32_t wt = o->weight > 0 ? o->weight : 1; /* sampling-adjusted count */
+        c->counts[idx] += wt;
+        c->value += wt == 1 ? o->value : o->value * (double)wt;
     } else if (t == AM_TYPE_COUNTER && o->kind == AM_OBS_INC) {
         c->value += o->value;
     } else {

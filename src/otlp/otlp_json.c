@@ -809,6 +809,9 @@ static int span_member(struct jp *j, struct am_str key, void *ctx)
     if (key_is(key, "name", "name")) {
         return jstring(j, &s->name);
     }
+    if (key_is(key, "traceState", "trace_state")) {
+        return jstring(j, &s->trace_state);
+    }
     if (key_is(key, "kind", "kind")) {
         int64_t k = 0;
         int rc = jenum(j, kinds, 6, &k, "span.kind: not an integer");

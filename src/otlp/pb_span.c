@@ -498,6 +498,7 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
     switch (f) {
     case 1:
     case 2:
+    case 3:
     case 4:
     case 5:
     case 11:
@@ -505,9 +506,8 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
         if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
-        if (f == 5) {
-            s->name.ptr = (const char *)q;
-            s->name.len = len;
+        if (f == 5 || f == 3) {
+            *(f == 5 ? &s->name : &s->trace_state) = (struct am_str){(const char *)q, len};
             return AM_OK;
         }
         if (f == 11) {
