@@ -312,6 +312,20 @@ static void put_chat(struct lg_gen *g, struct lg_pbw *w, const struct ids *ids,
     if (s->reasoning > 0) {
         lg_pbw_attr_int(w, 9, "gen_ai.usage.reasoning.output_tokens", s->reasoning);
     }
+    /* streamed: the first chunk comes after a fifth of the call */
+    lg_pbw_attr_double(w, 9, "gen_ai.response.time_to_first_chunk", (double)(s->dur_ns / 5) / 1e9);
+    span_close(w, ST_OK, NULL);
+}
+
+/* A hand-off: the support bot calls the billing assistant as a sub-agent
+ * (an invoke_agent span under its own), an edge of the agent graph. */
+static void put_subagent(struct lg_gen *g, struct lg_pbw *w, const struct ids *ids, uint64_t at,
+                         uint64_t dur_ns)
+{
+    span_open(g, w, ids, false, "invoke_agent billing-assistant", 1);
+    span_times(w, at, at + dur_ns);
+    lg_pbw_attr_str(w, 9, "gen_ai.operation.name", "invoke_agent");
+    lg_pbw_attr_str(w, 9, "gen_ai.agent.name", "billing-assistant");
     span_close(w, ST_OK, NULL);
 }
 
@@ -387,6 +401,9 @@ static void put_trace(struct lg_gen *g, struct lg_pbw *w, uint64_t now_ns)
             put_tool(g, w, &ids, &p, s, at);
         }
         at += s->dur_ns + 15 * MS;
+    }
+    if (p.pf == &profiles[0] && below(g, 5) == 0) {
+        put_subagent(g, w, &ids, start + 10 * MS, p.total_ns / 2);
     }
     g->traces++;
     g->injected += p.injected;
