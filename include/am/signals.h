@@ -17,7 +17,7 @@
  */
 
 enum am_adjust_source {
-    AM_ADJ_NONE = 0, /* not sampled, or nothing usable: counts as 1 */
+    AM_ADJ_NONE = 0,  /* not sampled, or nothing usable: counts as 1 */
     AM_ADJ_THRESHOLD, /* ot=th:<hex> (OpenTelemetry probability sampling) */
     AM_ADJ_PVALUE,    /* ot=p:<0..62> (the older power-of-two encoding) */
     AM_ADJ_ATTRIBUTE, /* processors.genai.sampling.multiplier_attribute */

@@ -76,7 +76,7 @@ struct am_span {
     uint8_t trace_id[16];
     uint8_t span_id[8];
     uint8_t parent_span_id[8];
-    bool has_parent; /* parent_span_id was present and not all zero */
+    bool has_parent;           /* parent_span_id was present and not all zero */
     struct am_str trace_state; /* W3C tracestate as sent; empty when absent */
     struct am_str name;
     int kind;

@@ -201,7 +201,8 @@ static void derive_stream(struct emitter *em, const struct am_span_facts *f, str
     if (!f->has_ttft) {
         return;
     }
-    struct am_obs *o = emit(em, AM_M_GENAI_TIME_TO_FIRST_TOKEN, AM_OBS_OBSERVE, seconds(f->ttft_ns));
+    struct am_obs *o =
+        emit(em, AM_M_GENAI_TIME_TO_FIRST_TOKEN, AM_OBS_OBSERVE, seconds(f->ttft_ns));
     o->labels[0] = agent;
     o->labels[1] = model;
     uint64_t out = f->tokens[AM_TOK_OUTPUT];

@@ -202,8 +202,7 @@ static enum am_adjust_source parse_ot(struct am_str v, double *adjusted)
         struct am_str kv = next_item(&v, ';');
         if (kv.len > 3 && kv.ptr[2] == ':' && kv.ptr[0] == 't' && kv.ptr[1] == 'h') {
             has_th = parse_th((struct am_str){kv.ptr + 3, kv.len - 3}, &th);
-        }
-        else if (kv.len > 2 && kv.ptr[0] == 'p' && kv.ptr[1] == ':') {
+        } else if (kv.len > 2 && kv.ptr[0] == 'p' && kv.ptr[1] == ':') {
             has_p = parse_p((struct am_str){kv.ptr + 2, kv.len - 2}, &p);
         }
     }
@@ -245,8 +244,7 @@ enum am_adjust_source am_signals_sampling(const struct am_span *span, struct am_
         multiplier_attr.len > 0 ? am_attrs_get(&span->attrs, multiplier_attr) : NULL;
     if (v != NULL && number_of(v, &adj) && isfinite(adj) && adj >= 1 && adj <= TWO_56) {
         src = AM_ADJ_ATTRIBUTE;
-    }
-    else {
+    } else {
         src = am_signals_tracestate(span->trace_state, &adj);
     }
     f->adjusted_count = src == AM_ADJ_NONE ? 0 : adj;
