@@ -5,7 +5,6 @@
  * request arena) or at static strings. Durations are integer nanoseconds
  * converted to seconds once; every observation carries its span as exemplar.
  */
-#include <math.h>
 #include <string.h>
 
 #include "am/derive.h"
@@ -31,7 +30,7 @@ static void emitter_init(struct emitter *em, struct am_obs *out, const uint8_t *
     em->scale = adjusted_count > 0 ? adjusted_count : 1;
     em->weight = 1;
     if (em->scale > 1) {
-        double r = round(em->scale);
+        double r = em->scale + 0.5; /* to the nearest count */
         em->weight = r >= 4294967295.0 ? UINT32_MAX : (uint32_t)r;
     }
 }

@@ -60,7 +60,7 @@ static bool to_ns(double v, double ns_per_unit, uint64_t *ns)
     if (!isfinite(x) || x < 0 || x >= 9.2e18) {
         return false;
     }
-    *ns = (uint64_t)llround(x);
+    *ns = (uint64_t)(x + 0.5); /* to the nearest ns */
     return true;
 }
 
@@ -161,7 +161,7 @@ static bool parse_p(struct am_str v, double *adjusted)
     if (v.len == 0 || v.len > 2 || am_str_to_u64(v, &p) != 0 || p > 62) {
         return false;
     }
-    *adjusted = ldexp(1.0, (int)p);
+    *adjusted = (double)(UINT64_C(1) << p);
     return true;
 }
 
