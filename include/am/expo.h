@@ -20,11 +20,6 @@
 #define AM_EXPO_OPENMETRICS_CONTENT_TYPE                                                           \
     "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
-enum am_expo_format {
-    AM_EXPO_TEXT = 0,        /* text 0.0.4 */
-    AM_EXPO_OPENMETRICS = 1, /* OpenMetrics 1.0.0 */
-};
-
 /* Append the exposition of the whole store to out. Returns AM_OK or
  * AM_ETOOBIG when out's cap is hit. */
 int am_expo_text(struct am_series_store *s, struct am_buf *out);
@@ -36,16 +31,5 @@ int am_expo_text(struct am_series_store *s, struct am_buf *out);
  * _total lines and histogram buckets; ends with "# EOF\n". Returns AM_OK or
  * AM_ETOOBIG when out's cap is hit (output then partial). */
 int am_expo_openmetrics(struct am_series_store *s, struct am_buf *out);
-
-/* Which format an Accept header asks for: AM_EXPO_OPENMETRICS when
- * application/openmetrics-text (any version) has a q above 0 and above
- * every range that covers text/plain (text/plain, text/ *, * / *);
- * AM_EXPO_TEXT otherwise, including an empty header. Pure. */
-int am_expo_negotiate(struct am_str accept);
-
-/* Format v as Go's strconv.FormatFloat(v, 'g', -1, 64) does, with
- * Prometheus' spellings +Inf, -Inf and NaN. Writes a NUL-terminated string
- * into dst (at least 32 bytes) and returns its length. */
-size_t am_expo_format_double(double v, char *dst);
 
 #endif

@@ -101,5 +101,11 @@ enum am_http_method am_http_method_parse(struct am_str m);
 /* The media type of a Content-Type value: parameters and trailing blanks
  * dropped ("application/json; charset=utf-8" -> "application/json"). */
 struct am_str am_http_media_type(struct am_str v);
+/* The highest q-value, in thousandths (0..1000), that a comma-separated
+ * Accept or Accept-Encoding value gives any of names (media ranges or
+ * codings, compared case-insensitively, parameters other than q ignored);
+ * -1 when no item names one. q is RFC 9110's qvalue ("0", "0.5", "1.000");
+ * an item with a malformed q is skipped. Pure. */
+int am_http_accept_q(struct am_str header, const char *const *names, size_t n);
 
 #endif

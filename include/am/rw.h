@@ -54,6 +54,11 @@ struct am_rw_opts {
     uint64_t max_backoff_ns;
 };
 
+/* Whether name (any case) is a header every request sets (Content-Encoding,
+ * Content-Type, X-Prometheus-Remote-Write-Version, User-Agent), which
+ * exporters.remote_write[].headers may not name. */
+bool am_rw_header_reserved(const char *name);
+
 /* ---- encoder ---- */
 
 struct am_rw_enc;
@@ -81,10 +86,6 @@ int am_rw_enc_finish(struct am_rw_enc *e);
 
 /* The Prometheus stale marker bit pattern. */
 #define AM_RW_STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
-
-/* Format a bucket bound the way Prometheus does (Go 'g', shortest;
- * "+Inf"). Returns the length written (out has >= 32 bytes). */
-size_t am_rw_format_le(double bound, char out[32]);
 
 /* ---- disk queue ---- */
 

@@ -73,6 +73,12 @@ struct am_server_stats {
     uint64_t inflight_bytes;    /* gauge */
 };
 
+/* Split an endpoint into host and port: "host:port", "[v6addr]:port", or
+ * ":port" (host "" = every interface). The host may not hold blanks, '/',
+ * brackets or (unbracketed) ':'; the port is 0-65535 in at most 5 digits.
+ * The one endpoint syntax: config validates with it, am_listener_open binds
+ * with it. Returns AM_OK, or AM_EINVAL (host longer than host_cap - 1 too). */
+int am_listener_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port);
 /* Bind and listen on "host:port" ("0.0.0.0:4318", "[::1]:0", "localhost:9464",
  * ":4318" = all interfaces, dual-stack when IPv6 exists). Returns NULL with
  * *why set on failure (errno logged). Close it after every server detached. */

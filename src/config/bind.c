@@ -190,28 +190,9 @@ static void fmt_size(uint64_t b, char *out, size_t cap)
 
 static bool endpoint_ok(const char *s)
 {
-    const char *colon;
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (rb == NULL || rb == s + 1 || rb[1] != ':') {
-            return false;
-        }
-        colon = rb + 1;
-    } else {
-        colon = strchr(s, ':');
-        if (colon == NULL || colon == s || strchr(colon + 1, ':') != NULL) {
-            return false; /* IPv6 needs [brackets] */
-        }
-    }
-    for (const char *p = s; p < colon; p++) {
-        if (*p <= ' ' || *p == '/' || *p == 0x7f) {
-            return false;
-        }
-    }
-    uint64_t port;
-    size_t plen = strlen(colon + 1);
-    return plen <= 5 && am_str_to_u64((struct am_str){colon + 1, plen}, &port) == AM_OK &&
-           port <= 65535;
+    char host[256];
+    uint16_t port;
+    return am_listener_parse_endpoint(s, host, sizeof(host), &port) == AM_OK;
 }
 
 static bool url_ok(const char *s)
@@ -427,8 +408,6 @@ static bool header_name_ok(const char *s)
 /* Name checks of a LABELS / HEADERS key; NULL when it is fine. */
 static const char *kv_key_problem(enum am_ctype type, const char *k)
 {
-    static const char *const reserved[] = {"Content-Encoding", "Content-Type",
-                                           "X-Prometheus-Remote-Write-Version", "User-Agent"};
     if (type == AM_CT_LABELS) {
         return label_name_ok(k) ? NULL
                                 : "invalid label name (want [a-zA-Z_][a-zA-Z0-9_]*, not "
@@ -437,10 +416,8 @@ static const char *kv_key_problem(enum am_ctype type, const char *k)
     if (!header_name_ok(k)) {
         return "invalid header name";
     }
-    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
-        if (am_str_case_eq(am_str_from(k), am_str_from(reserved[i]))) {
-            return "header is set by agentmeter and cannot be configured";
-        }
+    if (am_rw_header_reserved(k)) {
+        return "header is set by agentmeter and cannot be configured";
     }
     return NULL;
 }

@@ -126,50 +126,26 @@ static void refresh_self(struct am_worker *w)
     am_worker_flush(w);
 }
 
-/* The q-value of one Accept-Encoding item's parameters (";q=0.5"); 1 when
- * absent, 0 when malformed. */
-static double q_value(struct am_str params)
+/* OpenMetrics when application/openmetrics-text (any version) has a q above
+ * 0 and above every range that covers text/plain; text 0.0.4 otherwise,
+ * including an empty Accept. */
+static bool wants_openmetrics(struct am_str accept)
 {
-    for (size_t i = 0; i + 2 <= params.len; i++) {
-        if ((params.ptr[i] == 'q' || params.ptr[i] == 'Q') && params.ptr[i + 1] == '=') {
-            size_t j = i + 2;
-            size_t k = j;
-            while (k < params.len && params.ptr[k] != ';' && params.ptr[k] != ' ') {
-                k++;
-            }
-            double q;
-            return am_str_to_double((struct am_str){params.ptr + j, k - j}, &q) == 0 ? q : 0;
-        }
-    }
-    return 1;
+    static const char *const om[] = {"application/openmetrics-text"};
+    static const char *const text[] = {"text/plain", "text/*", "*/*"};
+    int q_om = am_http_accept_q(accept, om, 1);
+    int q_text = am_http_accept_q(accept, text, 3);
+    return q_om > 0 && q_om > q_text;
 }
 
-/* Whether Accept-Encoding lists gzip (or *) with a non-zero q-value. */
+/* gzip when Accept-Encoding gives it a q above 0, or does not name it and
+ * gives * one ("gzip;q=0" refuses it whatever * says). */
 static bool accepts_gzip(struct am_str ae)
 {
-    size_t i = 0;
-    while (i < ae.len) {
-        size_t j = i;
-        while (j < ae.len && ae.ptr[j] != ',') {
-            j++;
-        }
-        struct am_str item = {ae.ptr + i, j - i};
-        while (item.len > 0 && (item.ptr[0] == ' ' || item.ptr[0] == '\t')) {
-            item.ptr++;
-            item.len--;
-        }
-        size_t k = 0;
-        while (k < item.len && item.ptr[k] != ';' && item.ptr[k] != ' ') {
-            k++;
-        }
-        struct am_str coding = {item.ptr, k};
-        if ((am_str_case_eq(coding, AM_STR("gzip")) || am_str_eq(coding, AM_STR("*"))) &&
-            q_value((struct am_str){item.ptr + k, item.len - k}) > 0) {
-            return true;
-        }
-        i = j + 1;
-    }
-    return false;
+    static const char *const gzip[] = {"gzip"};
+    static const char *const any[] = {"*"};
+    int q = am_http_accept_q(ae, gzip, 1);
+    return (q >= 0 ? q : am_http_accept_q(ae, any, 1)) > 0;
 }
 
 static void on_metrics(void *ud, const struct am_http_request *req, struct am_http_response *resp)
@@ -177,7 +153,7 @@ static void on_metrics(void *ud, const struct am_http_request *req, struct am_ht
     struct am_worker *w = ud;
     refresh_self(w);
     am_buf_reset(&resp->body);
-    bool om = am_expo_negotiate(req->accept) == AM_EXPO_OPENMETRICS;
+    bool om = wants_openmetrics(req->accept);
     int rc = om ? am_expo_openmetrics(w->d->series, &resp->body)
                 : am_expo_text(w->d->series, &resp->body);
     if (rc != 0) {

@@ -2,8 +2,8 @@
  * expo.c - Prometheus text exposition 0.0.4 and OpenMetrics 1.0.0 with
  * exemplars (SPEC.md 1, 2) over a merged store visit, written straight into
  * the caller's capped am_buf with no per-series allocation; and the Accept
- * header negotiation between the two. Numbers follow Go's FormatFloat(v, 'g', -1, 64):
- * shortest round-trip digits, %e form when exp < -4 || exp >= 6.
+ * header negotiation between the two. Numbers are am_fmt_double's (Go's
+ * FormatFloat(v, 'g', -1, 64), as Prometheus writes them).
  */
 #include <float.h>
 #include <stdbool.h>
@@ -14,213 +14,7 @@
 
 #include "am/err.h"
 #include "am/expo.h"
-
-/* Digits of a finite double: value = 0.d[0]d[1]... * 10^dp, no trailing zeros. */
-struct expo_digits {
-    char d[24];
-    int nd;
-    int dp;
-};
-
-/* Integers below 2^53 are exact, and their own digits are the shortest. */
-static void digits_of_int(uint64_t u, struct expo_digits *g)
-{
-    char tmp[24];
-    int n = 0;
-    while (u > 0) {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    }
-    g->dp = n;
-    int lead = 0;
-    while (lead < n && tmp[lead] == '0') {
-        lead++; /* trailing zeros of the number (tmp is reversed) */
-    }
-    g->nd = 0;
-    for (int i = n - 1; i >= lead; i--) {
-        g->d[g->nd++] = tmp[i];
-    }
-}
-
-/* Parse "d.ddde[+-]x" as printed by %e into g, keeping every digit. */
-static void digits_parse(const char *s, struct expo_digits *g)
-{
-    g->nd = 0;
-    const char *p = s;
-    for (; *p != 'e'; p++) {
-        if (*p != '.') {
-            g->d[g->nd++] = *p;
-        }
-    }
-    g->dp = (int)strtol(p + 1, NULL, 10) + 1;
-}
-
-static void digits_trim(struct expo_digits *g)
-{
-    while (g->nd > 0 && g->d[g->nd - 1] == '0') {
-        g->nd--;
-    }
-}
-
-/*
- * For a power of two the rounding interval is narrower below than above, so
- * the nearest 16-digit decimal may fall outside it while the next one up is
- * inside. Bump the last digit of g and keep it if it reads back as v.
- */
-static int digits_try_up(double v, struct expo_digits *g)
-{
-    struct expo_digits up = *g;
-    int i = up.nd - 1;
-    while (i >= 0 && up.d[i] == '9') {
-        up.d[i--] = '0';
-    }
-    if (i < 0) {
-        up.d[0] = '1';
-        up.dp++;
-    } else {
-        up.d[i]++;
-    }
-    char buf[48];
-    snprintf(buf, sizeof(buf), "0.%.*se%d", up.nd, up.d, up.dp);
-    if (strtod(buf, NULL) != v) {
-        return 0;
-    }
-    *g = up;
-    return 1;
-}
-
-/*
- * Fast path for values with few decimals (1.5, 0.25, 12.34): the smallest k
- * <= 9 for which N = round(v * 10^k) gives N / 10^k == v exactly (one
- * correctly rounded division, which is what strtod of "N e-k" returns) is
- * the shortest form; products stay below 2^51 so N is the nearest integer.
- */
-static int digits_short_fraction(double v, struct expo_digits *g)
-{
-    static const double p10[] = {1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    for (int k = 0; k < 9; k++) {
-        double x = v * p10[k];
-        if (x >= 2251799813685248.0) {
-            return 0;
-        }
-        uint64_t n = (uint64_t)(x + 0.5);
-        if (n != 0 && (double)n / p10[k] == v) {
-            digits_of_int(n, g);
-            g->dp -= k + 1;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/*
- * Shortest digits that read back as v (v > 0, finite). Rounding v to 15
- * significant digits gives the shortest form whenever one of <= 15 digits
- * exists (any such decimal lies within 0.12 units of the 15th digit of v);
- * otherwise 16 digits, else 17, which always round-trip. Subnormals have
- * less precision, so for them every length is tried.
- */
-static void digits_shortest(double v, struct expo_digits *g)
-{
-    if (v < 9007199254740992.0 && (double)(uint64_t)v == v) {
-        digits_of_int((uint64_t)v, g);
-        return;
-    }
-    if (digits_short_fraction(v, g)) {
-        return;
-    }
-    char buf[40];
-    /* subnormals carry fewer significant bits: search from one digit up */
-    int first = v < DBL_MIN ? 1 : 15;
-    for (int prec = first; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
-        digits_parse(buf, g);
-        if (prec == 17 || strtod(buf, NULL) == v || (prec == 16 && digits_try_up(v, g))) {
-            break;
-        }
-    }
-    digits_trim(g);
-}
-
-static size_t put_exp(char *o, int exp)
-{
-    size_t n = 0;
-    o[n++] = 'e';
-    o[n++] = exp < 0 ? '-' : '+';
-    unsigned e = (unsigned)(exp < 0 ? -exp : exp);
-    if (e >= 100) {
-        o[n++] = (char)('0' + e / 100);
-    }
-    o[n++] = (char)('0' + e / 10 % 10);
-    o[n++] = (char)('0' + e % 10);
-    return n;
-}
-
-/* Go's fmtE with prec = nd - 1. */
-static size_t fmt_e(char *o, const struct expo_digits *g)
-{
-    size_t n = 0;
-    o[n++] = g->nd > 0 ? g->d[0] : '0';
-    if (g->nd > 1) {
-        o[n++] = '.';
-        memcpy(o + n, g->d + 1, (size_t)g->nd - 1);
-        n += (size_t)g->nd - 1;
-    }
-    return n + put_exp(o + n, g->nd > 0 ? g->dp - 1 : 0);
-}
-
-/* Go's fmtF with prec = max(nd - dp, 0). */
-static size_t fmt_f(char *o, const struct expo_digits *g)
-{
-    size_t n = 0;
-    if (g->dp > 0) {
-        for (int i = 0; i < g->dp; i++) {
-            o[n++] = i < g->nd ? g->d[i] : '0';
-        }
-    } else {
-        o[n++] = '0';
-    }
-    int prec = g->nd - g->dp > 0 ? g->nd - g->dp : 0;
-    if (prec > 0) {
-        o[n++] = '.';
-        for (int i = 1; i <= prec; i++) {
-            int j = g->dp + i - 1;
-            o[n++] = j >= 0 && j < g->nd ? g->d[j] : '0';
-        }
-    }
-    return n;
-}
-
-size_t am_expo_format_double(double v, char *dst)
-{
-    const char *special = NULL;
-    if (isnan(v)) {
-        special = "NaN";
-    } else if (isinf(v)) {
-        special = v > 0 ? "+Inf" : "-Inf";
-    }
-    if (special != NULL) {
-        memcpy(dst, special, strlen(special) + 1);
-        return strlen(special);
-    }
-    size_t n = 0;
-    if (signbit(v)) {
-        dst[n++] = '-';
-        v = -v;
-    }
-    struct expo_digits g = {.nd = 0, .dp = 0};
-    if (v != 0) {
-        digits_shortest(v, &g);
-    }
-    int exp = g.dp - 1;
-    if (g.nd > 0 && (exp < -4 || exp >= 6)) {
-        n += fmt_e(dst + n, &g);
-    } else {
-        n += fmt_f(dst + n, &g);
-    }
-    dst[n] = '\0';
-    return n;
-}
+#include "am/fmt.h"
 
 /* ---- exposition ---- */
 
@@ -271,7 +65,7 @@ static void put_escaped(struct expo_state *st, const char *s, int quotes)
 static void put_double(struct expo_state *st, double v)
 {
     char num[32];
-    size_t n = am_expo_format_double(v, num);
+    size_t n = am_fmt_double(v, num);
     put(st, num, n);
 }
 
@@ -461,7 +255,7 @@ static void put_om_series(struct expo_state *st, const struct am_family *f,
  * reads as an integer ("1" -> "1.0"; "1e+06" and "0.5" stay). */
 static void le_canonical(double bound, char *dst)
 {
-    size_t n = am_expo_format_double(bound, dst);
+    size_t n = am_fmt_double(bound, dst);
     if (strpbrk(dst, ".eEIN") == NULL && n + 2 < 32) {
         memcpy(dst + n, ".0", 3);
     }
@@ -482,7 +276,7 @@ static void on_series(void *ud, const struct am_series_view *v)
             if (st->om) {
                 le_canonical(v->bounds[b], st->le[b]);
             } else {
-                am_expo_format_double(v->bounds[b], st->le[b]);
+                am_fmt_double(v->bounds[b], st->le[b]);
             }
         }
     }
@@ -508,99 +302,4 @@ int am_expo_openmetrics(struct am_series_store *s, struct am_buf *out)
     am_series_visit(s, on_series, &st);
     put_str(&st, "# EOF\n");
     return st.rc;
-}
-
-/* ---- Accept negotiation ---- */
-
-static struct am_str trim(struct am_str s)
-{
-    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
-        s.ptr++;
-        s.len--;
-    }
-    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
-/* Split s at the first c: *head before it, s after it (empty when absent). */
-static struct am_str cut(struct am_str *s, char c)
-{
-    const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
-    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
-    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
-    s->len = p != NULL ? s->len - head.len - 1 : 0;
-    return head;
-}
-
-static bool ieq(struct am_str a, const char *b)
-{
-    size_t n = strlen(b);
-    if (a.len != n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = a.ptr[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c + 32);
-        }
-        if (c != b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* RFC 9110 qvalue: "0"["." 0-3 digits] or "1"["." 0-3 zeros], in
- * thousandths; -1 when malformed. */
-static int qvalue(struct am_str v)
-{
-    if (v.len == 0 || v.len > 5 || (v.ptr[0] != '0' && v.ptr[0] != '1') ||
-        (v.len > 1 && v.ptr[1] != '.') || v.len == 2) {
-        return v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1') ? (v.ptr[0] - '0') * 1000 : -1;
-    }
-    int q = (v.ptr[0] - '0') * 1000;
-    int scale = 100;
-    for (size_t i = 2; i < v.len; i++, scale /= 10) {
-        if (v.ptr[i] < '0' || v.ptr[i] > '9') {
-            return -1;
-        }
-        q += (v.ptr[i] - '0') * scale;
-    }
-    return q > 1000 ? -1 : q;
-}
-
-/* The q of one media range (1000 when absent, -1 when malformed). */
-static int range_q(struct am_str params)
-{
-    int q = 1000;
-    while (params.len > 0) {
-        struct am_str p = trim(cut(&params, ';'));
-        struct am_str name = trim(cut(&p, '='));
-        if (ieq(name, "q")) {
-            q = qvalue(trim(p));
-        }
-    }
-    return q;
-}
-
-int am_expo_negotiate(struct am_str accept)
-{
-    int q_om = 0;
-    int q_text = 0;
-    while (accept.len > 0) {
-        struct am_str range = cut(&accept, ',');
-        struct am_str type = trim(cut(&range, ';'));
-        int q = range_q(range);
-        if (q < 0) {
-            continue;
-        }
-        if (ieq(type, "application/openmetrics-text")) {
-            q_om = q > q_om ? q : q_om;
-        } else if (ieq(type, "text/plain") || ieq(type, "text/*") || ieq(type, "*/*")) {
-            q_text = q > q_text ? q : q_text;
-        }
-    }
-    return q_om > 0 && q_om > q_text ? AM_EXPO_OPENMETRICS : AM_EXPO_TEXT;
 }

@@ -16,6 +16,7 @@
 #include "am/alloc.h"
 #include "am/buf.h"
 #include "am/err.h"
+#include "am/fmt.h"
 #include "am/rw.h"
 
 #define BATCH_MAX_BYTES ((size_t)1 << 30)
@@ -198,45 +199,6 @@ void am_rw_enc_destroy(struct am_rw_enc *e)
     am_free(e);
 }
 
-/* ---- le formatting ---- */
-
-/* Go's strconv.FormatFloat(f, 'g', -1, 64), which Prometheus uses for le:
- * the shortest digits that round-trip, in %e form when the decimal
- * exponent is < -4 or >= 6 (Go decides with precision 6 when shortest). */
-size_t am_rw_format_le(double bound, char out[32])
-{
-    int n;
-    if (isinf(bound)) {
-        n = snprintf(out, 32, "%s", bound > 0 ? "+Inf" : "-Inf");
-        return (size_t)n;
-    }
-    if (isnan(bound)) {
-        n = snprintf(out, 32, "NaN");
-        return (size_t)n;
-    }
-    char e[32];
-    int digits = 1;
-    for (; digits < 17; digits++) {
-        snprintf(e, sizeof(e), "%.*e", digits - 1, bound);
-        if (strtod(e, NULL) == bound) {
-            break;
-        }
-    }
-    snprintf(e, sizeof(e), "%.*e", digits - 1, bound);
-    const char *x = strchr(e, 'e');
-    int exp10 = x != NULL ? (int)strtol(x + 1, NULL, 10) : 0;
-    if (bound == 0) {
-        exp10 = 0;
-    }
-    if (exp10 < -4 || exp10 >= 6) {
-        n = snprintf(out, 32, "%s", e);
-    } else {
-        int frac = digits - 1 - exp10;
-        n = snprintf(out, 32, "%.*f", frac > 0 ? frac : 0, bound);
-    }
-    return (size_t)n;
-}
-
 static const struct le_cache *le_for(struct am_rw_enc *e, const struct am_series_view *v)
 {
     struct le_cache *c = e->le[v->metric];
@@ -247,9 +209,9 @@ static const struct le_cache *le_for(struct am_rw_enc *e, const struct am_series
     c->count = n;
     for (unsigned i = 0; i < n; i++) {
         c->bounds[i] = v->bounds[i];
-        c->len[i] = am_rw_format_le(v->bounds[i], c->text[i]);
+        c->len[i] = am_fmt_double(v->bounds[i], c->text[i]);
     }
-    c->len[n] = am_rw_format_le(INFINITY, c->text[n]);
+    c->len[n] = am_fmt_double(INFINITY, c->text[n]);
     return c;
 }
 

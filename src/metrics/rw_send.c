@@ -54,6 +54,7 @@ struct am_rw {
     uint64_t rng;
 };
 
+/* The headers every request carries; the one list (config refuses them too). */
 static const char *const reserved_headers[] = {
     "Content-Encoding",
     "Content-Type",
@@ -177,7 +178,7 @@ static int read_secret(const char *path, char *out, size_t cap)
     return AM_OK;
 }
 
-static bool header_reserved(const char *name)
+bool am_rw_header_reserved(const char *name)
 {
     for (size_t i = 0; i < sizeof(reserved_headers) / sizeof(reserved_headers[0]); i++) {
         if (strcasecmp(name, reserved_headers[i]) == 0) {
@@ -190,7 +191,7 @@ static bool header_reserved(const char *name)
 static bool header_ok(const struct am_header_kv *kv)
 {
     return kv->name[0] != '\0' && strpbrk(kv->name, ":\r\n ") == NULL &&
-           strpbrk(kv->value, "\r\n") == NULL && !header_reserved(kv->name);
+           strpbrk(kv->value, "\r\n") == NULL && !am_rw_header_reserved(kv->name);
 }
 
 /* ---- one request ---- */

@@ -210,3 +210,97 @@ struct am_str am_http_media_type(struct am_str v)
     }
     return v;
 }
+
+/* ---- Accept, Accept-Encoding (RFC 9110 12.5) ---- */
+
+static struct am_str trim_ws(struct am_str s)
+{
+    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
+/* Split s at the first c: *head before it, s after it (empty when absent). */
+static struct am_str cut(struct am_str *s, char c)
+{
+    const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
+    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
+    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
+    s->len = p != NULL ? s->len - head.len - 1 : 0;
+    return head;
+}
+
+static bool ieq(struct am_str a, const char *b)
+{
+    size_t n = strlen(b);
+    if (a.len != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = a.ptr[i];
+        if (c >= 'A' && c <= 'Z') {
+            c = (char)(c + 32);
+        }
+        if (c != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* RFC 9110 qvalue: "0"["." 0-3 digits] or "1"["." 0-3 zeros], in
+ * thousandths; -1 when malformed. */
+static int qvalue(struct am_str v)
+{
+    if (v.len == 0 || v.len > 5 || (v.ptr[0] != '0' && v.ptr[0] != '1') ||
+        (v.len > 1 && v.ptr[1] != '.') || v.len == 2) {
+        return v.len == 1 && (v.ptr[0] == '0' || v.ptr[0] == '1') ? (v.ptr[0] - '0') * 1000 : -1;
+    }
+    int q = (v.ptr[0] - '0') * 1000;
+    int scale = 100;
+    for (size_t i = 2; i < v.len; i++, scale /= 10) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9') {
+            return -1;
+        }
+        q += (v.ptr[i] - '0') * scale;
+    }
+    return q > 1000 ? -1 : q;
+}
+
+/* The q of one media range (1000 when absent, -1 when malformed). */
+static int range_q(struct am_str params)
+{
+    int q = 1000;
+    while (params.len > 0) {
+        struct am_str p = trim_ws(cut(&params, ';'));
+        struct am_str name = trim_ws(cut(&p, '='));
+        if (ieq(name, "q")) {
+            q = qvalue(trim_ws(p));
+        }
+    }
+    return q;
+}
+
+int am_http_accept_q(struct am_str header, const char *const *names, size_t n)
+{
+    int best = -1;
+    while (header.len > 0) {
+        struct am_str item = cut(&header, ',');
+        struct am_str token = trim_ws(cut(&item, ';'));
+        int q = range_q(item);
+        if (q < 0) {
+            continue; /* a malformed q drops its item */
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (ieq(token, names[i]) && q > best) {
+                best = q;
+            }
+        }
+    }
+    return best;
+}

@@ -25,28 +25,36 @@
 #define LISTEN_BACKLOG 1024
 #define TOKEN_MAX_BYTES 4096
 
-static int split_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port)
+int am_listener_parse_endpoint(const char *ep, char *host, size_t host_cap, uint16_t *port)
 {
     const char *colon;
     const char *h = ep;
     size_t hlen;
     if (ep[0] == '[') {
         const char *close = strchr(ep, ']');
-        if (close == NULL || close[1] != ':') {
+        if (close == NULL || close == ep + 1 || close[1] != ':') {
             return AM_EINVAL;
         }
         h = ep + 1;
         hlen = (size_t)(close - h);
         colon = close + 1;
     } else {
-        colon = strrchr(ep, ':');
-        if (colon == NULL || memchr(ep, ':', (size_t)(colon - ep)) != NULL) {
-            return AM_EINVAL;
+        colon = strchr(ep, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL) {
+            return AM_EINVAL; /* IPv6 needs [brackets] */
         }
         hlen = (size_t)(colon - ep);
     }
+    for (size_t i = 0; i < hlen; i++) {
+        if ((unsigned char)h[i] <= ' ' || h[i] == '/' || h[i] == 0x7f || h[i] == '[' ||
+            h[i] == ']') {
+            return AM_EINVAL;
+        }
+    }
     uint64_t p;
-    if (hlen >= host_cap || am_str_to_u64(am_str_from(colon + 1), &p) != AM_OK || p > 65535) {
+    size_t plen = strlen(colon + 1);
+    if (hlen >= host_cap || plen > 5 ||
+        am_str_to_u64((struct am_str){colon + 1, plen}, &p) != AM_OK || p > 65535) {
         return AM_EINVAL;
     }
     memcpy(host, h, hlen);
@@ -138,7 +146,8 @@ struct am_listener *am_listener_open(const char *endpoint, const char **why)
     if (why == NULL) {
         why = &sink;
     }
-    if (endpoint == NULL || split_endpoint(endpoint, host, sizeof(host), &port) != AM_OK) {
+    if (endpoint == NULL ||
+        am_listener_parse_endpoint(endpoint, host, sizeof(host), &port) != AM_OK) {
         *why = "endpoint must be host:port";
         return NULL;
     }

@@ -468,6 +468,13 @@ static void test_load_env_expansion_in_any_scalar(void **st)
     assert_string_equal(diag.msg, "agentmeter.yaml:1:36: exporters.prometheus.endpoint: invalid "
                                   "endpoint \"nowhere\" (want host:port, port 0-65535)");
     am_config_free(&cfg);
+
+    /* the listeners' own syntax: ":port" is every interface */
+    setenv("AM_TEST_EP", ":19464", 1);
+    rc = load("exporters: {prometheus: {endpoint: \"${env:AM_TEST_EP}\"}}\n", &cfg, &diag);
+    assert_int_equal(rc, AM_OK);
+    assert_string_equal(cfg.prom.endpoint, ":19464");
+    am_config_free(&cfg);
 }
 
 static void test_load_null_values(void **st)

@@ -23,58 +23,6 @@
 #define GOLDEN AM_TEST_DATA_DIR "/expo/store.prom"
 #define GOLDEN_OM AM_TEST_DATA_DIR "/expo/store.om"
 
-static void test_expo_format_double_matches_go(void **st)
-{
-    static const struct {
-        double v;
-        const char *want;
-    } cases[] = {
-        {0, "0"},
-        {-0.0, "-0"},
-        {1, "1"},
-        {-1, "-1"},
-        {1000000, "1e+06"},
-        {123456, "123456"},
-        {1234567, "1.234567e+06"},
-        {0.0001, "0.0001"},
-        {0.00001, "1e-05"},
-        {0.000123, "0.000123"},
-        {0.1, "0.1"},
-        {3.14, "3.14"},
-        {1e5, "100000"},
-        {2.5e6, "2.5e+06"},
-        {999999, "999999"},
-        {1.0000000000000002, "1.0000000000000002"},
-        {5e-324, "5e-324"},
-        {1e-323, "1e-323"},
-        {2.2250738585072014e-308, "2.2250738585072014e-308"},
-        {1.7976931348623157e+308, "1.7976931348623157e+308"},
-        {0.30000000000000004, "0.30000000000000004"},
-        {0.1 + 0.2 - 0.3, "5.551115123125783e-17"},
-        {12.5, "12.5"},
-        {1e+21, "1e+21"},
-        {1e+20, "1e+20"},
-        {123456789, "1.23456789e+08"},
-        {9007199254740993.0, "9.007199254740992e+15"},
-        {18446744073709551616.0, "1.8446744073709552e+19"},
-        {7.120236347223045e-307, "7.120236347223045e-307"}, /* 2^-1017 */
-        {1e100, "1e+100"},
-        {-2.5e-7, "-2.5e-07"},
-        {100, "100"},
-        {0.5, "0.5"},
-        {81.92, "81.92"},
-        {INFINITY, "+Inf"},
-        {-INFINITY, "-Inf"},
-        {NAN, "NaN"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char buf[32];
-        size_t n = am_expo_format_double(cases[i].v, buf);
-        assert_string_equal(buf, cases[i].want);
-        assert_int_equal(n, strlen(cases[i].want));
-    }
-}
-
 static struct am_obs ob(enum am_metric m, enum am_obs_kind k, double v, const char *l0,
                         const char *l1, const char *l2)
 {
@@ -181,40 +129,6 @@ static void test_expo_openmetrics_matches_golden(void **st)
     am_series_destroy(s);
 }
 
-static void test_expo_negotiate_prefers_by_q(void **st)
-{
-    (void)st;
-    static const struct {
-        const char *accept;
-        int want;
-    } cases[] = {
-        {"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-         "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
-         AM_EXPO_OPENMETRICS},
-        {"text/plain", AM_EXPO_TEXT},
-        {"", AM_EXPO_TEXT},
-        {"*/*", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=0.1, text/plain;q=0.9", AM_EXPO_TEXT},
-        {"application/openmetrics-text", AM_EXPO_OPENMETRICS},
-        {"Application/OpenMetrics-Text ; Version=1.0.0 ; Q=1", AM_EXPO_OPENMETRICS},
-        {"application/openmetrics-text;q=0.5, text/plain;q=0.5", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=0, */*", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=0.501, text/*;q=0.5", AM_EXPO_OPENMETRICS},
-        {"application/openmetrics-text;q=2, text/plain;q=0.1", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=0.1234, text/plain;q=0.1", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=abc", AM_EXPO_TEXT},
-        {"application/openmetrics-text;q=1.000,text/plain", AM_EXPO_TEXT},
-        {"application/json, application/openmetrics-text;q=0.2", AM_EXPO_OPENMETRICS},
-        {",,;;=,", AM_EXPO_TEXT},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int got = am_expo_negotiate(am_str_from(cases[i].accept));
-        if (got != cases[i].want) {
-            fail_msg("case %zu (%s): got %d", i, cases[i].accept, got);
-        }
-    }
-}
-
 static void test_expo_cap_hit_returns_etoobig(void **st)
 {
     struct am_series_store *s = golden_store();
@@ -273,10 +187,8 @@ static void test_expo_100k_series_renders_every_line(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expo_format_double_matches_go),
         cmocka_unit_test(test_expo_store_matches_golden),
         cmocka_unit_test(test_expo_openmetrics_matches_golden),
-        cmocka_unit_test(test_expo_negotiate_prefers_by_q),
         cmocka_unit_test(test_expo_cap_hit_returns_etoobig),
         cmocka_unit_test(test_expo_100k_series_renders_every_line),
     };

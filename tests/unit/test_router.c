@@ -175,9 +175,87 @@ static void test_response_extra_header_truncates_value(void **st)
     am_http_response_fini(&resp);
 }
 
+enum { TEXT, OM };
+
+/* The /metrics rule (daemon/scrape.c) over am_http_accept_q: OpenMetrics when
+ * its q is above 0 and above every range covering text/plain. */
+static int negotiate(const char *accept)
+{
+    static const char *const om[] = {"application/openmetrics-text"};
+    static const char *const text[] = {"text/plain", "text/*", "*/*"};
+    int q_om = am_http_accept_q(am_str_from(accept), om, 1);
+    int q_text = am_http_accept_q(am_str_from(accept), text, 3);
+    return q_om > 0 && q_om > q_text ? OM : TEXT;
+}
+
+static void test_accept_q_negotiates_openmetrics_by_q(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *accept;
+        int want;
+    } cases[] = {
+        {"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+         "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+         OM},
+        {"text/plain", TEXT},
+        {"", TEXT},
+        {"*/*", TEXT},
+        {"application/openmetrics-text;q=0.1, text/plain;q=0.9", TEXT},
+        {"application/openmetrics-text", OM},
+        {"Application/OpenMetrics-Text ; Version=1.0.0 ; Q=1", OM},
+        {"application/openmetrics-text;q=0.5, text/plain;q=0.5", TEXT},
+        {"application/openmetrics-text;q=0, */*", TEXT},
+        {"application/openmetrics-text;q=0.501, text/*;q=0.5", OM},
+        {"application/openmetrics-text;q=2, text/plain;q=0.1", TEXT},
+        {"application/openmetrics-text;q=0.1234, text/plain;q=0.1", TEXT},
+        {"application/openmetrics-text;q=abc", TEXT},
+        {"application/openmetrics-text;q=1.000,text/plain", TEXT},
+        {"application/json, application/openmetrics-text;q=0.2", OM},
+        {",,;;=,", TEXT},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = negotiate(cases[i].accept);
+        if (got != cases[i].want) {
+            fail_msg("case %zu (%s): got %d", i, cases[i].accept, got);
+        }
+    }
+}
+
+static void test_accept_q_values_and_encodings(void **st)
+{
+    (void)st;
+    static const char *const gzip[] = {"gzip"};
+    static const char *const any[] = {"*"};
+    static const struct {
+        const char *header;
+        int gzip_q;
+        int any_q;
+    } cases[] = {
+        {"gzip", 1000, -1},
+        {"", -1, -1},
+        {"deflate, gzip;q=0.5", 500, -1},
+        {"gzip;q=0, *", 0, 1000},
+        {"GZip ; Q=0.25", 250, -1},
+        {"gzip;q=0.1234", -1, -1}, /* four decimals: malformed, skipped */
+        {"gzip;q=1.5", -1, -1},
+        {"gzip;q=0.2, gzip;q=0.7", 700, -1},
+        {"identity, *;q=0.001", -1, 1},
+        {"gzip;level=9;q=0.300", 300, -1},
+        {"gzip;q=", -1, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct am_str h = am_str_from(cases[i].header);
+        assert_int_equal(am_http_accept_q(h, gzip, 1), cases[i].gzip_q);
+        assert_int_equal(am_http_accept_q(h, any, 1), cases[i].any_q);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accept_q_negotiates_openmetrics_by_q),
+        cmocka_unit_test(test_accept_q_values_and_encodings),
         cmocka_unit_test_setup_teardown(test_router_dispatch_routes_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_router_custom_error_and_observer_are_called, setup,
                                         teardown),

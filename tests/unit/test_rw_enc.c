@@ -346,31 +346,6 @@ static void test_enc_expired_series_stale_once_then_absent(void **st)
     sink_fini(&s);
 }
 
-static void test_format_le_matches_go_shortest_g(void **st)
-{
-    (void)st;
-    static const struct {
-        double v;
-        const char *want;
-    } cases[] = {
-        {0.5, "0.5"},       {1, "1"},
-        {0.1, "0.1"},       {5.12, "5.12"},
-        {0.001, "0.001"},   {0.0001, "0.0001"},
-        {0.00001, "1e-05"}, {100000, "100000"},
-        {1e6, "1e+06"},     {16777216, "1.6777216e+07"},
-        {262144, "262144"}, {1048576, "1.048576e+06"},
-        {0, "0"},           {-2.5, "-2.5"},
-        {INFINITY, "+Inf"}, {0.30000000000000004, "0.30000000000000004"},
-        {81.92, "81.92"},   {200000, "200000"},
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        char out[32];
-        size_t n = am_rw_format_le(cases[i].v, out);
-        assert_string_equal(out, cases[i].want);
-        assert_int_equal(n, strlen(cases[i].want));
-    }
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,7 +355,6 @@ int main(void)
         cmocka_unit_test(test_enc_stale_marks_every_series_with_stale_nan),
         cmocka_unit_test(test_enc_callback_error_and_bad_metric_are_returned),
         cmocka_unit_test(test_enc_exemplars_on_counters_and_buckets),
-        cmocka_unit_test(test_format_le_matches_go_shortest_g),
         cmocka_unit_test(test_enc_expired_series_stale_once_then_absent),
     };
     return cmocka_run_group_tests_name("rw_enc", tests, NULL, NULL);

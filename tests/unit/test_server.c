@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "am/err.h"
 #include "am/server.h"
 
 #define MAX_BODY 1024
@@ -445,6 +446,50 @@ static void test_listener_endpoints_parse(void **st)
     }
 }
 
+static void test_listener_parse_endpoint_splits_host_port(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *ep;
+        int rc;
+        const char *host;
+        unsigned port;
+    } cases[] = {
+        {":4318", AM_OK, "", 4318},
+        {"0.0.0.0:4318", AM_OK, "0.0.0.0", 4318},
+        {"localhost:9464", AM_OK, "localhost", 9464},
+        {"[::1]:4318", AM_OK, "::1", 4318},
+        {"[::]:0", AM_OK, "::", 0},
+        {"host:65535", AM_OK, "host", 65535},
+        {"host:65536", AM_EINVAL, NULL, 0},
+        {"host:004318", AM_EINVAL, NULL, 0}, /* more than 5 digits */
+        {"host:", AM_EINVAL, NULL, 0},
+        {"::1:4318", AM_EINVAL, NULL, 0},
+        {"[]:4318", AM_EINVAL, NULL, 0},
+        {"[::1]4318", AM_EINVAL, NULL, 0},
+        {"a b:1", AM_EINVAL, NULL, 0},
+        {"a/b:1", AM_EINVAL, NULL, 0},
+        {"4318", AM_EINVAL, NULL, 0},
+        {"host:-1", AM_EINVAL, NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char host[64] = "unset";
+        uint16_t port = 7;
+        int rc = am_listener_parse_endpoint(cases[i].ep, host, sizeof(host), &port);
+        if (rc != cases[i].rc) {
+            fail_msg("%s: rc %d", cases[i].ep, rc);
+        }
+        if (rc == AM_OK) {
+            assert_string_equal(host, cases[i].host);
+            assert_int_equal(port, cases[i].port);
+        }
+    }
+    char tiny[4];
+    uint16_t port;
+    assert_int_equal(am_listener_parse_endpoint("abcd:1", tiny, sizeof(tiny), &port), AM_EINVAL);
+    assert_int_equal(am_listener_parse_endpoint("abc:1", tiny, sizeof(tiny), &port), AM_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +507,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_max_connections_rejects_extra, setup, teardown),
         cmocka_unit_test(test_listener_endpoints_parse),
+        cmocka_unit_test(test_listener_parse_endpoint_splits_host_port),
     };
     return cmocka_run_group_tests_name("server", tests, NULL, NULL);
 }
