@@ -82,6 +82,7 @@ enum am_metric {
     AM_M_SELF_AGENT_FALLBACK_TOTAL,         /* reason */
     AM_M_SELF_CONVERSATIONS_OPEN,           /* (none) gauge */
     AM_M_SELF_CONVERSATIONS_EVICTED_TOTAL,  /* reason */
+    AM_M_SELF_SPANS_CLASSIFIED_TOTAL,       /* by (builtin, rule:NAME), operation */
     AM_M_PROCESS_CPU_SECONDS_TOTAL,
     AM_M_PROCESS_RESIDENT_MEMORY_BYTES,
     AM_M_PROCESS_OPEN_FDS,

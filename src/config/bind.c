@@ -17,6 +17,7 @@
 #include "am/err.h"
 #include "am/log.h"
 #include "am/obs.h"
+#include "am/rules.h"
 #include "am/str.h"
 #include "config_int.h"
 
@@ -579,6 +580,13 @@ static int bind_rw_list(struct am_bctx *c, const struct am_binding *r, const str
     return AM_OK;
 }
 
+static int bind_rules(struct am_bctx *c, const struct am_binding *r, const struct am_ynode *v,
+                      const char *path, void *base)
+{
+    am_bind_free(&(struct am_btable){r, 1}, base);
+    return am_rules_append(FIELD(base, r->off, struct am_rules *), v, path, c->diag);
+}
+
 static int bind_leaf(struct am_bctx *c, const struct am_binding *r, const struct am_ynode *v,
                      const char *path, void *base)
 {
@@ -598,6 +606,8 @@ static int bind_leaf(struct am_bctx *c, const struct am_binding *r, const struct
         return bind_prices(c, r, v, path, base);
     case AM_CT_RW_LIST:
         return bind_rw_list(c, r, v, path, base);
+    case AM_CT_RULES:
+        return bind_rules(c, r, v, path, base);
     default:
         return bind_scalar(c, r, v, path, base);
     }
@@ -747,6 +757,10 @@ static void free_row(const struct am_binding *r, void *base)
         am_free(*rw);
         *rw = NULL;
         *count = 0;
+    } else if (r->type == AM_CT_RULES) {
+        struct am_rules **rules = FIELD(base, r->off, struct am_rules *);
+        am_rules_destroy(*rules);
+        *rules = NULL;
     } else if (r->type == AM_CT_BUCKETS) {
         struct am_bucket_override **b = FIELD(base, r->off, struct am_bucket_override *);
         am_free(*b);

@@ -213,6 +213,8 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     memset(cfg, 0, sizeof(*cfg));
     d->config_path = config_path != NULL ? am_xstrdup(config_path) : NULL;
     atomic_store(&d->pricing, pricing);
+    atomic_store(&d->rules, d->cfg.rules); /* the daemon owns the rules from here */
+    d->cfg.rules = NULL;
     atomic_store(&d->semconv_metrics, d->cfg.semconv_metrics);
     d->start_time_seconds = (double)am_clock_wall(am_clock_system()) / 1e9;
 
@@ -294,6 +296,8 @@ static void reload(struct am_daemon *d)
     }
     struct am_retired *r = am_xcalloc(1, sizeof(*r));
     r->pricing = atomic_exchange(&d->pricing, pricing);
+    r->rules = atomic_exchange(&d->rules, cfg.rules);
+    cfg.rules = NULL;
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
@@ -308,8 +312,8 @@ static void reload(struct am_daemon *d)
         AM_LOG_ERROR("daemon", "reload: kept the running TLS context or token where a file "
                                "failed to load");
     }
-    AM_LOG_INFO("daemon", "reloaded %s: %zu priced models", d->config_path,
-                am_pricing_count(pricing));
+    AM_LOG_INFO("daemon", "reloaded %s: %zu priced models, %zu classification rules",
+                d->config_path, am_pricing_count(pricing), am_rules_count(atomic_load(&d->rules)));
     am_config_free(&cfg);
 }
 
@@ -399,10 +403,12 @@ void am_daemon_destroy(struct am_daemon *d)
     am_listener_close(d->prom_listener);
     am_series_destroy(d->series);
     am_pricing_destroy(atomic_load(&d->pricing));
+    am_rules_destroy(atomic_load(&d->rules));
     while (d->retired != NULL) {
         struct am_retired *r = d->retired;
         d->retired = r->next;
         am_pricing_destroy(r->pricing);
+        am_rules_destroy(r->rules);
         am_free(r);
     }
     am_config_free(&d->cfg);

@@ -17,6 +17,7 @@
 #include "am/http.h"
 #include "am/loop.h"
 #include "am/pricing.h"
+#include "am/rules.h"
 #include "am/rw.h"
 #include "am/trace_buf.h"
 #include "am/series.h"
@@ -47,6 +48,7 @@ struct am_worker {
 struct am_retired {
     struct am_retired *next;
     struct am_pricing *pricing;
+    struct am_rules *rules;
 };
 
 struct am_daemon {
@@ -54,6 +56,7 @@ struct am_daemon {
     char *config_path;
     struct am_series_store *series;
     _Atomic(struct am_pricing *) pricing; /* swapped on reload */
+    _Atomic(struct am_rules *) rules;     /* processors.genai.rules; swapped on reload */
     struct am_retired *retired;           /* old tables, freed at exit */
     atomic_bool semconv_metrics;
     struct am_listener *otlp_listener;

@@ -6,6 +6,7 @@
  * applied after the whole body decoded.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "am/classify.h"
@@ -18,6 +19,8 @@
 #include "am/log.h"
 #include "am/otlp.h"
 #include "am/quality.h"
+#include "am/rules.h"
+#include "am/arena.h"
 #include "am/series.h"
 #include "am/signals.h"
 
@@ -165,16 +168,189 @@ static struct am_str accepted_protocol(const struct am_http_request *req, enum b
     return enc == ENC_JSON ? AM_STR("http/json") : AM_STR("http/protobuf");
 }
 
+/*
+ * "Has a GenAI ancestor" for classification rules (match.h), answered over
+ * the spans of the same export request: parents outside it are not seen.
+ * Span ids are indexed once per request, sorted in the request arena, on
+ * the first question; the walk up stops after MAX_ANCESTRY steps.
+ */
+#define MAX_ANCESTRY 64
+
+struct ancestry {
+    const struct am_trace_batch *batch;
+    struct am_arena *arena;
+    const struct am_span **sorted; /* by span id; NULL until first use */
+    bool built;
+};
+
+static int span_id_cmp(const void *a, const void *b)
+{
+    const struct am_span *x = *(const struct am_span *const *)a;
+    const struct am_span *y = *(const struct am_span *const *)b;
+    int c = memcmp(x->span_id, y->span_id, 8);
+    return c != 0 ? c : memcmp(x->trace_id, y->trace_id, 16);
+}
+
+static const struct am_span *find_parent(struct ancestry *an, const struct am_span *s)
+{
+    const struct am_trace_batch *b = an->batch;
+    if (!an->built) {
+        an->built = true;
+        an->sorted = am_arena_alloc(an->arena, b->span_count * sizeof(*an->sorted));
+        for (size_t i = 0; an->sorted != NULL && i < b->span_count; i++) {
+            an->sorted[i] = &b->spans[i];
+        }
+        if (an->sorted != NULL) {
+            qsort(an->sorted, b->span_count, sizeof(*an->sorted), span_id_cmp);
+        }
+    }
+    struct am_span key;
+    memcpy(key.span_id, s->parent_span_id, 8);
+    memcpy(key.trace_id, s->trace_id, 16);
+    if (an->sorted != NULL) {
+        const struct am_span *kp = &key;
+        const struct am_span **hit =
+            bsearch(&kp, an->sorted, b->span_count, sizeof(*an->sorted), span_id_cmp);
+        return hit != NULL ? *hit : NULL;
+    }
+    for (size_t i = 0; i < b->span_count; i++) { /* no memory for the index */
+        if (span_id_cmp(&(const struct am_span *){&key}, &(const struct am_span *){&b->spans[i]}) ==
+            0) {
+            return &b->spans[i];
+        }
+    }
+    return NULL;
+}
+
+static bool has_genai_ancestor(void *ud, const struct am_span *span)
+{
+    struct ancestry *an = ud;
+    const struct am_span *s = span;
+    for (int depth = 0; depth < MAX_ANCESTRY && s->has_parent; depth++) {
+        s = find_parent(an, s);
+        if (s == NULL) {
+            return false;
+        }
+        struct am_span_facts f;
+        am_classify(s, &f);
+        if (f.op == AM_OP_AGENT || f.op == AM_OP_INFERENCE || f.op == AM_OP_TOOL ||
+            f.op == AM_OP_WRAPPER) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* agentmeter_spans_classified_total{by, operation}, tallied per request. */
+enum cop {
+    COP_AGENT,
+    COP_INFERENCE,
+    COP_TOOL,
+    COP_WRAPPER,
+    COP_FETCH,
+    COP_NONE,
+    COP_IGNORED,
+    COP_EVALUATION,
+    COP_COUNT
+};
+static const struct am_str cop_names[COP_COUNT] = {
+    AM_STR("agent"), AM_STR("inference"), AM_STR("tool"),    AM_STR("wrapper"),
+    AM_STR("fetch"), AM_STR("none"),      AM_STR("ignored"), AM_STR("evaluation")};
+#define TALLY_RULES 32 /* rules past this are counted one span at a time */
+
+struct tally {
+    uint32_t n[TALLY_RULES + 1][COP_COUNT]; /* [0]: built-in table, [1 + i]: rule i */
+};
+
+static enum cop cop_of(const struct am_span_facts *f, const struct am_rule_hit *hit)
+{
+    static const enum cop by_op[] = {
+        [AM_OP_OTHER] = COP_NONE, [AM_OP_AGENT] = COP_AGENT,     [AM_OP_INFERENCE] = COP_INFERENCE,
+        [AM_OP_TOOL] = COP_TOOL,  [AM_OP_WRAPPER] = COP_WRAPPER, [AM_OP_FETCH] = COP_FETCH,
+    };
+    if (hit->ignore) {
+        return COP_IGNORED;
+    }
+    if (hit->evaluation) {
+        return COP_EVALUATION;
+    }
+    return (unsigned)f->op < sizeof(by_op) / sizeof(by_op[0]) ? by_op[f->op] : COP_NONE;
+}
+
+static void count_classified(struct am_worker *w, const char *rule, enum cop op, double v)
+{
+    char by[160];
+    int n =
+        rule ? snprintf(by, sizeof(by), "rule:%.150s", rule) : snprintf(by, sizeof(by), "builtin");
+    struct am_obs o;
+    memset(&o, 0, sizeof(o));
+    o.metric = AM_M_SELF_SPANS_CLASSIFIED_TOTAL;
+    o.kind = AM_OBS_INC;
+    o.value = v;
+    o.labels[0] = (struct am_str){by, (size_t)n};
+    o.labels[1] = cop_names[op];
+    am_worker_obs(w, &o);
+}
+
+static void tally_add(struct am_worker *w, struct tally *t, const struct am_span_facts *f,
+                      const struct am_rule_hit *hit)
+{
+    enum cop op = cop_of(f, hit);
+    if (hit->rule >= TALLY_RULES) {
+        count_classified(w, hit->name, op, 1);
+        return;
+    }
+    t->n[hit->rule + 1][op]++;
+}
+
+static void tally_flush(struct am_worker *w, const struct tally *t, const struct am_rules *rules)
+{
+    size_t nr = am_rules_count(rules);
+    for (size_t r = 0; r <= TALLY_RULES && r <= nr; r++) {
+        for (int op = 0; op < COP_COUNT; op++) {
+            if (t->n[r][op] != 0) {
+                count_classified(w, r == 0 ? NULL : am_rules_name(rules, r - 1), (enum cop)op,
+                                 t->n[r][op]);
+            }
+        }
+    }
+}
+
+/* Built-in table, then the first matching rule (SPEC.md 3.1, 3.2). */
+static void classify(const struct am_rules *rules, struct ancestry *an, const struct am_span *span,
+                     struct am_span_facts *facts, struct am_rule_hit *hit)
+{
+    am_classify(span, facts);
+    struct am_match_view v = {.span = span, .has_genai_ancestor = has_genai_ancestor, .ud = an};
+    am_rules_apply(rules, &v, facts, hit);
+    if (hit->rule < 0 && facts->op == AM_OP_OTHER && !span->has_parent) {
+        AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "ingest",
+                  "root span matched no built-in dialect and no rule service=\"%.*s\" "
+                  "scope=\"%.*s\" name=\"%.*s\" kind=%d attributes=%zu",
+                  (int)(facts->service_name.len > 128 ? 128 : facts->service_name.len),
+                  facts->service_name.ptr ? facts->service_name.ptr : "",
+                  (int)(span->scope_name.len > 128 ? 128 : span->scope_name.len),
+                  span->scope_name.ptr ? span->scope_name.ptr : "",
+                  (int)(span->name.len > 128 ? 128 : span->name.len),
+                  span->name.ptr ? span->name.ptr : "", span->kind, span->attrs.count);
+    }
+}
+
 /* Spans whose end precedes their start cannot give a duration: they are
  * rejected (partial success) and every other span goes to trace assembly,
- * which derives it now or when its agent is known. */
+ * which derives it now or when its agent is known. A rule's evaluation
+ * follows its span into assembly and finds its agent through it. */
 static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *batch,
-                           const struct am_derive_opts *opts)
+                           struct am_arena *arena, const struct am_derive_opts *opts)
 {
     size_t rejected = 0;
     size_t adjusted[AM_ADJ_ATTRIBUTE + 1] = {0};
     struct am_str mattr = am_str_from(w->d->cfg.sampling_multiplier_attribute);
     uint64_t now = am_clock_mono(am_loop_clock(w->loop));
+    const struct am_rules *rules = atomic_load_explicit(&w->d->rules, memory_order_acquire);
+    struct ancestry an = {.batch = batch, .arena = arena};
+    struct tally tally;
+    memset(&tally, 0, sizeof(tally));
     w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->span_count; i++) {
         const struct am_span *span = &batch->spans[i];
@@ -183,10 +359,16 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
             continue;
         }
         struct am_span_facts facts;
-        am_classify(span, &facts);
+        struct am_rule_hit hit;
+        classify(rules, &an, span, &facts, &hit);
+        tally_add(w, &tally, &facts, &hit);
         am_signals_stream(span, &facts);
         adjusted[am_signals_sampling(span, mattr, &facts)]++;
         am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
+        if (hit.evaluation) {
+            am_trace_buf_add_eval(w->d->trace_buf, span->trace_id, span->span_id,
+                                  facts.service_name, &hit.eval, now, &w->sink);
+        }
     }
     for (int src = AM_ADJ_THRESHOLD; src <= AM_ADJ_ATTRIBUTE; src++) {
         if (adjusted[src] > 0) {
@@ -194,6 +376,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
                   am_signals_source_name((enum am_adjust_source)src), (double)adjusted[src]);
         }
     }
+    tally_flush(w, &tally, rules);
     w->wall_ns = 0;
     return rejected;
 }
@@ -220,7 +403,7 @@ static void on_traces(void *ud, const struct am_http_request *req, struct am_htt
     }
 
     struct am_derive_opts opts = am_daemon_derive_opts(w);
-    size_t rejected = derive_batch(w, &batch, &opts);
+    size_t rejected = derive_batch(w, &batch, req->arena, &opts);
     count(w, AM_M_SELF_SPANS_ACCEPTED_TOTAL, accepted_protocol(req, enc),
           (double)(batch.span_count - rejected));
     if (rejected > 0) {
