@@ -73,6 +73,7 @@ static const struct row rows[] = {
 
     ROW("gen_ai.request.model", F_REQUEST_MODEL, Q_NONE),
     ROW("llm.model_name", F_REQUEST_MODEL, Q_NONE),
+    ROW("embedding.model_name", F_REQUEST_MODEL, Q_NONE), /* OpenInference EMBEDDING spans */
     ROW("ai.model.id", F_REQUEST_MODEL, Q_NONE),
 
     ROW("gen_ai.response.model", F_RESPONSE_MODEL, Q_NONE),
@@ -223,6 +224,7 @@ static struct {
     struct am_map map; /* key -> kslot */
     struct kslot ks[NROWS];
     unsigned char tl_kind_row;                          /* the traceloop.span.kind row */
+    unsigned char openinf_row;                          /* the openinference.span.kind row */
     unsigned char op_lo[Q_TL_AGENT], op_hi[Q_TL_AGENT]; /* op_values range per qual */
 } idx;
 static pthread_mutex_t idx_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -317,6 +319,9 @@ static int idx_build(void)
         }
         if (rows[r].qual == Q_OP_TRACELOOP) {
             idx.tl_kind_row = (unsigned char)r;
+        }
+        if (rows[r].qual == Q_OP_OPENINF) {
+            idx.openinf_row = (unsigned char)r;
         }
         ks = &idx.ks[n++];
         *ks = (struct kslot){.first = load8(k),
@@ -569,6 +574,47 @@ static bool take(const struct row *rw, const struct seen *sn, const struct am_an
     return false;
 }
 
+/*
+ * Two agent invocations no attribute names as such:
+ * - The Vercel AI SDK 6 ai.generateText / ai.streamText span wraps a whole
+ *   multi-step call; with ai.telemetry.functionId it is the invocation of
+ *   that agent (SDK 7 names the same span invoke_agent). Without one it
+ *   stays a wrapper whose usage is an aggregate.
+ * - LangGraph through OpenInference's LangChain instrumentation: the graph's
+ *   root CHAIN span, named after createReactAgent({ name }), carries
+ *   LangGraph's metadata marker and no agent attribute.
+ */
+
+static bool langgraph_root(const struct am_span *span, const struct seen *sn)
+{
+    const struct am_anyval *kind = row_val(sn, idx.openinf_row);
+    struct am_str s;
+    if (span->has_parent || kind == NULL || !val_str(kind, &s) || !cstr_case_eq(s, "CHAIN")) {
+        return false;
+    }
+    const struct am_anyval *meta = am_attrs_get(&span->attrs, AM_STR("metadata"));
+    return meta != NULL && meta->type == AM_VAL_STRING &&
+           am_str_case_contains(meta->u.s, AM_STR("\"ls_integration\"")) &&
+           am_str_case_contains(meta->u.s, AM_STR("\"langgraph\""));
+}
+
+static void agent_invocations(const struct am_span *span, const struct seen *sn,
+                              struct am_span_facts *out)
+{
+    if (out->op == AM_OP_WRAPPER && out->agent_name.len > 0 &&
+        (am_str_eq(out->operation, AM_STR("ai.generateText")) ||
+         am_str_eq(out->operation, AM_STR("ai.streamText")))) {
+        out->op = AM_OP_AGENT;
+        out->operation = AM_STR("invoke_agent");
+    } else if (out->op == AM_OP_OTHER && langgraph_root(span, sn)) {
+        out->op = AM_OP_AGENT;
+        out->operation = AM_STR("invoke_agent");
+        if (out->agent_name.len == 0) {
+            out->agent_name = span->name;
+        }
+    }
+}
+
 void am_classify(const struct am_span *span, struct am_span_facts *out)
 {
     struct seen sn;
@@ -584,6 +630,7 @@ void am_classify(const struct am_span *span, struct am_span_facts *out)
             decided |= 1u << rows[r].fact;
         }
     }
+    agent_invocations(span, &sn, out);
     if (span->resource) {
         out->service_name = span->resource->service_name;
     }

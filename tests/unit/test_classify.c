@@ -10,9 +10,14 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "am/arena.h"
 #include "am/classify.h"
+#include "am/err.h"
+#include "am/otlp.h"
 #include "genai_span.h"
+#include "testsupport.h"
 
 #define IN (1u << AM_TOK_INPUT)
 #define OUT (1u << AM_TOK_OUTPUT)
@@ -491,6 +496,118 @@ static void test_facts_model_id_prefers_response(void **state)
     assert_str(am_facts_model_id(&f), "gpt-4o-2024-08-06", "response");
 }
 
+/*
+ * Fixtures captured from the real libraries (tests/e2e/capture_fixtures.mjs:
+ * each library drove the fake OpenAI server, whose answers fix the token
+ * counts) as OTLP/JSON, decoded with the real decoder.
+ */
+struct fx_want {
+    const char *name; /* span name; the first span so named not yet checked */
+    enum am_op op;
+    const char *operation;
+    const char *agent;
+    const char *model; /* am_facts_model_id */
+    const char *tool;
+    const char *conversation;
+    uint32_t present;
+    uint64_t in, out;
+};
+
+static void check_fixture(const char *file, const struct fx_want *want, size_t nwant,
+                          size_t other_count)
+{
+    char path[512];
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/classify/%s", AM_TEST_DATA_DIR, file);
+    char *body = ts_read_file(path, &len);
+    struct am_arena *arena = am_arena_create(16u << 20);
+    struct am_trace_batch batch;
+    const char *why = NULL;
+    assert_int_equal(am_otlp_json_decode_traces((const uint8_t *)body, len, arena, &batch, &why),
+                     AM_OK);
+    bool used[64] = {false};
+    size_t others = 0;
+    assert_true(batch.span_count <= 64);
+    for (size_t w = 0; w < nwant; w++) {
+        size_t i = 0;
+        while (i < batch.span_count &&
+               (used[i] || !am_str_eq(batch.spans[i].name, am_str_from(want[w].name)))) {
+            i++;
+        }
+        print_message("%s: %s\n", file, want[w].name);
+        assert_true(i < batch.span_count);
+        used[i] = true;
+        struct am_span_facts f;
+        am_classify(&batch.spans[i], &f);
+        assert_int_equal(f.op, want[w].op);
+        assert_str(f.operation, want[w].operation, "operation");
+        assert_str(f.agent_name, want[w].agent, "agent_name");
+        assert_str(am_facts_model_id(&f), want[w].model, "model_id");
+        assert_str(f.tool_name, want[w].tool, "tool_name");
+        assert_str(f.conversation_id, want[w].conversation, "conversation_id");
+        assert_int_equal(f.tokens_present, want[w].present);
+        assert_int_equal(f.tokens[AM_TOK_INPUT], want[w].in);
+        assert_int_equal(f.tokens[AM_TOK_OUTPUT], want[w].out);
+    }
+    for (size_t i = 0; i < batch.span_count; i++) {
+        struct am_span_facts f;
+        am_classify(&batch.spans[i], &f);
+        if (!used[i]) {
+            assert_int_equal(f.op, AM_OP_OTHER); /* every span not listed counts nothing */
+            others++;
+        }
+    }
+    assert_int_equal(others, other_count);
+    am_arena_destroy(arena);
+    free(body);
+}
+
+#define FX_TOK (IN | OUT | CR | RS)
+
+static void test_classify_fixture_openinference_embedding_model(void **st)
+{
+    (void)st;
+    static const struct fx_want want[] = {
+        {"OpenAI Embeddings", AM_OP_INFERENCE, "embeddings", "", "text-embedding-3-small", "", "",
+         0, 0, 0},
+        {"OpenAI Chat Completions", AM_OP_INFERENCE, "chat", "", "gpt-4o-mini", "", "", IN | OUT,
+         100, 20},
+    };
+    check_fixture("openinference_openai.json", want, 2, 0);
+}
+
+static void test_classify_fixture_vercel_ai6_function_is_agent(void **st)
+{
+    (void)st;
+    static const struct fx_want want[] = {
+        {"ai.generateText", AM_OP_AGENT, "invoke_agent", "weather-agent", "gpt-4o-mini", "", "",
+         FX_TOK, 250, 50},
+        {"ai.generateText.doGenerate", AM_OP_INFERENCE, "chat", "weather-agent", "gpt-4o-mini", "",
+         "", FX_TOK, 100, 20},
+        {"ai.generateText.doGenerate", AM_OP_INFERENCE, "chat", "weather-agent", "gpt-4o-mini", "",
+         "", FX_TOK, 150, 30},
+        {"ai.toolCall", AM_OP_TOOL, "execute_tool", "weather-agent", "unknown", "get_weather", "",
+         0, 0, 0},
+    };
+    check_fixture("vercel_ai6.json", want, 4, 0);
+}
+
+static void test_classify_fixture_langgraph_root_chain_is_agent(void **st)
+{
+    (void)st;
+    static const struct fx_want want[] = {
+        {"weather-agent", AM_OP_AGENT, "invoke_agent", "weather-agent", "unknown", "", "thread-42",
+         0, 0, 0},
+        {"ChatOpenAI", AM_OP_INFERENCE, "chat", "", "gpt-4o-mini", "", "thread-42", IN | OUT, 100,
+         20},
+        {"ChatOpenAI", AM_OP_INFERENCE, "chat", "", "gpt-4o-mini", "", "thread-42", IN | OUT, 150,
+         30},
+        {"get_weather", AM_OP_TOOL, "execute_tool", "", "unknown", "get_weather", "thread-42", 0, 0,
+         0},
+    };
+    check_fixture("langgraph_openinference.json", want, 4, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +625,9 @@ int main(void)
         cmocka_unit_test(test_classify_service_name_comes_from_resource),
         cmocka_unit_test(test_classify_unknown_and_repeated_keys),
         cmocka_unit_test(test_facts_model_id_prefers_response),
+        cmocka_unit_test(test_classify_fixture_openinference_embedding_model),
+        cmocka_unit_test(test_classify_fixture_vercel_ai6_function_is_agent),
+        cmocka_unit_test(test_classify_fixture_langgraph_root_chain_is_agent),
     };
     return cmocka_run_group_tests_name("classify", tests, NULL, NULL);
 }
