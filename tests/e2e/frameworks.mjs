@@ -73,7 +73,7 @@ export async function vercelAI6(provider, fake) {
   });
 }
 
-export async function langgraph(provider, fake) {
+export async function langgraph(provider, fake, name = AGENT) {
   const { LangChainInstrumentation } = await import('@arizeai/openinference-instrumentation-langchain');
   const CallbackManagerModule = await import('@langchain/core/callbacks/manager');
   const inst = new LangChainInstrumentation({ tracerProvider: provider });
@@ -88,7 +88,7 @@ export async function langgraph(provider, fake) {
     schema: z.object({ city: z.string() }),
   });
   const llm = new ChatOpenAI({ model: MODEL, apiKey: 'sk-test', configuration: { baseURL: fake.baseURL } });
-  const agent = createReactAgent({ llm, tools: [getWeather], name: AGENT });
+  const agent = createReactAgent({ llm, tools: [getWeather], name });
   await agent.invoke(
     { messages: [{ role: 'user', content: 'Weather in Paris?' }] },
     { configurable: { thread_id: THREAD } },
