@@ -6,7 +6,6 @@
 #include <stdint.h>
 
 #include "am/pricing.h"
-#include "am/rules.h"
 #include "am/rw.h"
 #include "am/series.h"
 #include "am/server.h"
@@ -54,8 +53,9 @@ struct am_config {
     char *sampling_multiplier_attribute; /* NULL: tracestate only (read at start) */
     struct am_bucket_override *buckets;
     size_t bucket_count;
-    struct am_rules *rules; /* processors.genai.rules, then each rule file's; NULL: none */
-    char **rule_files;      /* processors.genai.rule_files, as written */
+    struct am_ydoc *rules; /* processors.genai.rules as written (NULL: none); the daemon
+                              compiles it and each rule file (am_daemon_build_rules) */
+    char **rule_files;     /* processors.genai.rule_files */
     size_t rule_file_count;
 
     struct am_rw_opts *remote_write;

@@ -61,6 +61,9 @@ struct am_ydoc {
  * Returns 0 (AM_OK), or AM_ECONFIG with diag set and *out NULL. */
 int am_yaml_parse(const char *text, size_t len, const char *name, struct am_ydoc **out,
                   struct am_diag *diag);
+/* A new document whose root is a deep copy of n (positions kept), for a
+ * sub-tree that outlives its document. Free with am_yaml_destroy. */
+struct am_ydoc *am_yaml_clone(const struct am_ynode *n);
 /* Free a document and all its nodes; NULL is a no-op. */
 void am_yaml_destroy(struct am_ydoc *doc);
 

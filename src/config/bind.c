@@ -17,7 +17,6 @@
 #include "am/err.h"
 #include "am/log.h"
 #include "am/obs.h"
-#include "am/rules.h"
 #include "am/str.h"
 #include "config_int.h"
 
@@ -583,8 +582,11 @@ static int bind_rw_list(struct am_bctx *c, const struct am_binding *r, const str
 static int bind_rules(struct am_bctx *c, const struct am_binding *r, const struct am_ynode *v,
                       const char *path, void *base)
 {
+    (void)c;
+    (void)path;
     am_bind_free(&(struct am_btable){r, 1}, base);
-    return am_rules_append(FIELD(base, r->off, struct am_rules *), v, path, c->diag);
+    *FIELD(base, r->off, struct am_ydoc *) = am_yaml_clone(v);
+    return AM_OK;
 }
 
 static int bind_leaf(struct am_bctx *c, const struct am_binding *r, const struct am_ynode *v,
@@ -758,9 +760,9 @@ static void free_row(const struct am_binding *r, void *base)
         *rw = NULL;
         *count = 0;
     } else if (r->type == AM_CT_RULES) {
-        struct am_rules **rules = FIELD(base, r->off, struct am_rules *);
-        am_rules_destroy(*rules);
-        *rules = NULL;
+        struct am_ydoc **doc = FIELD(base, r->off, struct am_ydoc *);
+        am_yaml_destroy(*doc);
+        *doc = NULL;
     } else if (r->type == AM_CT_BUCKETS) {
         struct am_bucket_override **b = FIELD(base, r->off, struct am_bucket_override *);
         am_free(*b);

@@ -170,7 +170,7 @@ static const struct am_binding config_rows[] = {
     COLLECTION("processors.genai.rules", AM_CT_RULES, C(rules), 0,
                "classification rules, tried before the built-in table (first match wins)"),
     COLLECTION("processors.genai.rule_files", AM_CT_STRLIST, C(rule_files), C(rule_file_count),
-               "files whose top-level `rules:` list is appended to processors.genai.rules"),
+               "files whose top-level `rules:` list follows processors.genai.rules"),
 
     SECTION("exporters", 0, NULL, "metric exporters"),
     SECTION("exporters.prometheus", 0, NULL, "the /metrics endpoint"),
@@ -267,46 +267,6 @@ void am_config_defaults(struct am_config *cfg)
     cfg->prom.max_inflight_bytes = 16 * MIB;
 }
 
-/* A rule file path relative to the config file's directory. */
-static void rule_path(const char *config_name, const char *file, char *out, size_t cap)
-{
-    const char *slash = strrchr(config_name, '/');
-    if (file[0] == '/' || slash == NULL) {
-        snprintf(out, cap, "%s", file);
-    } else {
-        snprintf(out, cap, "%.*s/%s", (int)(slash - config_name), config_name, file);
-    }
-}
-
-/* Append the `rules:` list of one rule file (SPEC.md 3.2) to cfg->rules. */
-static int load_rule_file(struct am_config *cfg, const char *config_name, const char *file,
-                          struct am_diag *diag)
-{
-    char path[4096];
-    char *text = NULL;
-    size_t len = 0;
-    struct am_ydoc *doc = NULL;
-    struct am_bctx c = {.diag = diag};
-    rule_path(config_name, file, path, sizeof(path));
-    int rc = am_config_read_file(path, &text, &len, diag);
-    if (rc != AM_OK) {
-        return AM_ECONFIG;
-    }
-    rc = am_yaml_parse(text, len, path, &doc, diag);
-    am_free(text);
-    if (rc != AM_OK) {
-        return AM_ECONFIG;
-    }
-    const struct am_ynode *list = am_ynode_get(doc->root, "rules");
-    if (doc->root->type != AM_YNODE_MAPPING || doc->root->count != 1 || list == NULL) {
-        rc = am_bind_fail(&c, doc->root, NULL, "a rule file holds one key, rules: [...]");
-    } else {
-        rc = am_rules_append(&cfg->rules, list, "rules", diag);
-    }
-    am_yaml_destroy(doc);
-    return rc;
-}
-
 int am_config_load_string(const char *text, size_t len, const char *name, struct am_config *cfg,
                           struct am_diag *diag)
 {
@@ -323,9 +283,6 @@ int am_config_load_string(const char *text, size_t len, const char *name, struct
         rc = am_bind_mapping(&c, &config_table, doc->root, "", cfg);
     }
     am_yaml_destroy(doc);
-    for (size_t i = 0; rc == AM_OK && i < cfg->rule_file_count; i++) {
-        rc = load_rule_file(cfg, name, cfg->rule_files[i], diag);
-    }
     return rc;
 }
 

@@ -32,7 +32,7 @@ enum am_ctype {
     AM_CT_BUCKETS,  /* struct am_bucket_override *: histogram name -> bounds */
     AM_CT_PRICES,   /* struct am_price_entry *: model -> {input, output, ...} */
     AM_CT_RW_LIST,  /* struct am_rw_opts *, items bound with am_rw_table */
-    AM_CT_RULES,    /* struct am_rules *: a list of classification rules (rules.h) */
+    AM_CT_RULES,    /* struct am_ydoc *: a copy of the node, compiled by the daemon (rules.h) */
 };
 
 #define AM_CF_REQUIRED 1u /* a top-level key of its table that must be present */

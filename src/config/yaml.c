@@ -349,3 +349,42 @@ const char *am_ynode_type_name(enum am_ynode_type type)
         return "a mapping";
     }
 }
+
+/* Copy n and everything below it; every node's file points at file. Depth
+ * is bounded by AM_YAML_MAX_DEPTH, as the parser built it. */
+static struct am_ynode *node_clone(const struct am_ynode *n, const char *file)
+{
+    struct am_ynode *c = am_xcalloc(1, sizeof(*c));
+    c->type = n->type;
+    c->file = file;
+    c->line = n->line;
+    c->col = n->col;
+    c->plain = n->plain;
+    c->count = n->count;
+    if (n->text != NULL) {
+        c->text = am_xmalloc(n->len + 1);
+        memcpy(c->text, n->text, n->len + 1);
+        c->len = n->len;
+    }
+    if (n->type == AM_YNODE_SEQUENCE) {
+        c->items = am_xcalloc(n->count ? n->count : 1, sizeof(*c->items));
+        for (size_t i = 0; i < n->count; i++) {
+            c->items[i] = node_clone(n->items[i], file);
+        }
+    } else if (n->type == AM_YNODE_MAPPING) {
+        c->pairs = am_xcalloc(n->count ? n->count : 1, sizeof(*c->pairs));
+        for (size_t i = 0; i < n->count; i++) {
+            c->pairs[i].key = node_clone(n->pairs[i].key, file);
+            c->pairs[i].value = node_clone(n->pairs[i].value, file);
+        }
+    }
+    return c;
+}
+
+struct am_ydoc *am_yaml_clone(const struct am_ynode *n)
+{
+    struct am_ydoc *doc = am_xcalloc(1, sizeof(*doc));
+    doc->file = am_xstrdup(n->file);
+    doc->root = node_clone(n, doc->file);
+    return doc;
+}

@@ -202,9 +202,12 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
 {
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
+    struct am_rules *rules = NULL;
 
-    if (am_daemon_build_pricing(cfg, &pricing, &diag) != 0) {
+    if (am_daemon_build_pricing(cfg, &pricing, &diag) != 0 ||
+        am_daemon_build_rules(cfg, &rules, &diag) != 0) {
         AM_LOG_ERROR("daemon", "%s", diag.msg);
+        am_pricing_destroy(pricing);
         am_config_free(cfg);
         return NULL;
     }
@@ -213,8 +216,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     memset(cfg, 0, sizeof(*cfg));
     d->config_path = config_path != NULL ? am_xstrdup(config_path) : NULL;
     atomic_store(&d->pricing, pricing);
-    atomic_store(&d->rules, d->cfg.rules); /* the daemon owns the rules from here */
-    d->cfg.rules = NULL;
+    atomic_store(&d->rules, rules);
     atomic_store(&d->semconv_metrics, d->cfg.semconv_metrics);
     d->start_time_seconds = (double)am_clock_wall(am_clock_system()) / 1e9;
 
@@ -282,6 +284,7 @@ static void reload(struct am_daemon *d)
     struct am_config cfg;
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
+    struct am_rules *rules = NULL;
 
     if (d->config_path == NULL) {
         AM_LOG_INFO("daemon", "SIGHUP: no config file; nothing to reload");
@@ -289,15 +292,16 @@ static void reload(struct am_daemon *d)
     }
     am_config_defaults(&cfg);
     if (am_config_load(d->config_path, &cfg, &diag) != 0 ||
-        am_daemon_build_pricing(&cfg, &pricing, &diag) != 0) {
+        am_daemon_build_pricing(&cfg, &pricing, &diag) != 0 ||
+        am_daemon_build_rules(&cfg, &rules, &diag) != 0) {
         AM_LOG_ERROR("daemon", "reload rejected, keeping the running config: %s", diag.msg);
+        am_pricing_destroy(pricing);
         am_config_free(&cfg);
         return;
     }
     struct am_retired *r = am_xcalloc(1, sizeof(*r));
     r->pricing = atomic_exchange(&d->pricing, pricing);
-    r->rules = atomic_exchange(&d->rules, cfg.rules);
-    cfg.rules = NULL;
+    r->rules = atomic_exchange(&d->rules, rules);
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);

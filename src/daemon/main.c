@@ -7,6 +7,7 @@
 
 #include "am/config.h"
 #include "am/daemon.h"
+#include "am/rules.h"
 #include "am/log.h"
 
 static void usage(FILE *out)
@@ -29,12 +30,17 @@ static int check_config(const char *path)
     struct am_config cfg;
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
+    struct am_rules *rules = NULL;
     am_config_defaults(&cfg);
     int rc = am_config_load(path, &cfg, &diag);
     if (rc == 0) {
         rc = am_daemon_build_pricing(&cfg, &pricing, &diag);
     }
+    if (rc == 0) {
+        rc = am_daemon_build_rules(&cfg, &rules, &diag);
+    }
     am_pricing_destroy(pricing);
+    am_rules_destroy(rules);
     am_config_free(&cfg);
     if (rc != 0) {
         fprintf(stderr, "%s\n", diag.msg);

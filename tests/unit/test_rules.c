@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "am/config.h"
+#include "am/daemon.h"
 #include "am/err.h"
 #include "am/rules.h"
 #include "genai_span.h"
@@ -33,10 +34,23 @@ static void assert_str(struct am_str got, const char *want)
     assert_string_equal(buf, want);
 }
 
-static int load(const char *yaml, struct am_config *cfg, struct am_diag *diag)
+/* Config as the daemon reads it: load, then compile the rules. */
+static int load(const char *yaml, struct am_config *cfg, struct am_rules **rules,
+                struct am_diag *diag)
 {
     am_config_defaults(cfg);
-    return am_config_load_string(yaml, strlen(yaml), "/etc/am/c.yaml", cfg, diag);
+    *rules = NULL;
+    int rc = am_config_load_string(yaml, strlen(yaml), "/etc/am/c.yaml", cfg, diag);
+    return rc == AM_OK ? am_daemon_build_rules(cfg, rules, diag) : rc;
+}
+
+static int load_file(const char *path, struct am_config *cfg, struct am_rules **rules,
+                     struct am_diag *diag)
+{
+    am_config_defaults(cfg);
+    *rules = NULL;
+    int rc = am_config_load(path, cfg, diag);
+    return rc == AM_OK ? am_daemon_build_rules(cfg, rules, diag) : rc;
 }
 
 static void test_config_errors_have_positions(void **st)
@@ -93,9 +107,11 @@ static void test_config_errors_have_positions(void **st)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct am_config cfg;
+        struct am_rules *rules = NULL;
         struct am_diag diag = {{0}};
         print_message("case %zu\n", i);
-        assert_int_equal(load(cases[i].yaml, &cfg, &diag), AM_ECONFIG);
+        assert_int_equal(load(cases[i].yaml, &cfg, &rules, &diag), AM_ECONFIG);
+        assert_null(rules);
         assert_string_equal(diag.msg, cases[i].want);
         am_config_free(&cfg);
     }
@@ -120,24 +136,26 @@ static void test_rule_files_load_and_report(void **st)
     fclose(f);
 
     struct am_config cfg;
+    struct am_rules *rules = NULL;
     struct am_diag diag = {{0}};
     f = fopen(conf, "w");
-    fputs("processors:\n  genai:\n    rules:\n      - {name: inline, match: {root: true}, set: "
-          "{operation: agent}}\n    rule_files: [good.yaml]\n",
-          f);
+    fprintf(f,
+            "processors:\n  genai:\n    rules:\n      - {name: inline, match: {root: true}, set: "
+            "{operation: agent}}\n    rule_files: [%s]\n",
+            good);
     fclose(f);
-    am_config_defaults(&cfg);
-    assert_int_equal(am_config_load(conf, &cfg, &diag), AM_OK);
-    assert_int_equal(am_rules_count(cfg.rules), 2);
-    assert_string_equal(am_rules_name(cfg.rules, 0), "inline");
-    assert_string_equal(am_rules_name(cfg.rules, 1), "from-file");
+    assert_int_equal(load_file(conf, &cfg, &rules, &diag), AM_OK);
+    assert_int_equal(am_rules_count(rules), 2);
+    assert_string_equal(am_rules_name(rules, 0), "inline");
+    assert_string_equal(am_rules_name(rules, 1), "from-file");
+    am_rules_destroy(rules);
     am_config_free(&cfg);
 
     f = fopen(conf, "w");
-    fputs("processors:\n  genai:\n    rule_files: [good.yaml, bad.yaml]\n", f);
+    fprintf(f, "processors:\n  genai:\n    rule_files: [%s, %s]\n", good, bad);
     fclose(f);
-    am_config_defaults(&cfg);
-    assert_int_equal(am_config_load(conf, &cfg, &diag), AM_ECONFIG);
+    assert_int_equal(load_file(conf, &cfg, &rules, &diag), AM_ECONFIG);
+    assert_null(rules);
     char want[512];
     snprintf(want, sizeof(want),
              "%s:4:23: rules[0].set.tool_name.attr: unknown key (span_name, attribute, "
@@ -147,10 +165,9 @@ static void test_rule_files_load_and_report(void **st)
     am_config_free(&cfg);
 
     f = fopen(conf, "w");
-    fputs("processors:\n  genai:\n    rule_files: [missing.yaml]\n", f);
+    fprintf(f, "processors:\n  genai:\n    rule_files: [%s/missing.yaml]\n", dir);
     fclose(f);
-    am_config_defaults(&cfg);
-    assert_int_equal(am_config_load(conf, &cfg, &diag), AM_ECONFIG);
+    assert_int_equal(load_file(conf, &cfg, &rules, &diag), AM_ECONFIG);
     snprintf(want, sizeof(want), "%s/missing.yaml: cannot read: No such file or directory", dir);
     assert_string_equal(diag.msg, want);
     am_config_free(&cfg);
@@ -163,12 +180,13 @@ static void test_rule_files_load_and_report(void **st)
 static struct am_rules *rules_of(const char *yaml, struct am_config *cfg)
 {
     struct am_diag diag = {{0}};
-    int rc = load(yaml, cfg, &diag);
+    struct am_rules *rules = NULL;
+    int rc = load(yaml, cfg, &rules, &diag);
     if (rc != AM_OK) {
         print_error("%s\n", diag.msg);
     }
     assert_int_equal(rc, AM_OK);
-    return cfg->rules;
+    return rules;
 }
 
 static void apply(const struct am_rules *r, struct ts_span *t, struct am_span_facts *f,
@@ -246,7 +264,8 @@ static void test_apply_sets_facts_from_each_source(void **st)
     t.span.has_parent = true;
     t.span.name = AM_STR("Task triage-17");
     t.span.scope_name = AM_STR("crewai.telemetry");
-    static const struct ts_attr ct[] = {TS_S("usage.in", "1200"), TS_D("usage.cost", 0.25),
+    static const struct ts_attr ct[] = {TS_S("usage.in", "1200"),
+                                        TS_D("usage.cost", 0.25),
                                         TS_I("gen_ai.usage.output_tokens", 99),
                                         {NULL, 0, NULL, 0, 0}};
     ts_span_add_all(&t, ct);
@@ -297,8 +316,8 @@ static void test_apply_sets_facts_from_each_source(void **st)
     ts_span_init(&t, "svc");
     t.span.has_parent = true;
     t.span.name = AM_STR("judge");
-    static const struct ts_attr ev[] = {TS_S("eval.name", "Relevance"), TS_S("eval.score", "0.75"),
-                                        {NULL, 0, NULL, 0, 0}};
+    static const struct ts_attr ev[] = {
+        TS_S("eval.name", "Relevance"), TS_S("eval.score", "0.75"), {NULL, 0, NULL, 0, 0}};
     ts_span_add_all(&t, ev);
     apply(r, &t, &f, &hit);
     assert_true(hit.evaluation);
@@ -312,6 +331,7 @@ static void test_apply_sets_facts_from_each_source(void **st)
     assert_int_equal(hit.rule, 3);
     assert_false(hit.evaluation);
 
+    am_rules_destroy(r);
     am_config_free(&cfg);
 }
 
