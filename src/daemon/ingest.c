@@ -290,6 +290,7 @@ static void count_classified(struct am_worker *w, const char *rule, enum cop op,
     o.labels[0] = (struct am_str){by, (size_t)n};
     o.labels[1] = cop_names[op];
     am_worker_obs(w, &o);
+    am_worker_flush(w); /* `by` lives on this stack frame */
 }
 
 static void tally_add(struct am_worker *w, struct tally *t, const struct am_span_facts *f,
