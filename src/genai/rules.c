@@ -599,7 +599,7 @@ int am_rules_append(struct am_rules **rules, const struct am_ynode *n, const cha
     int rc = AM_OK;
     for (size_t i = 0; i < n->count && rc == AM_OK; i++) {
         char sub[400];
-        snprintf(sub, sizeof(sub), "%.380s[%zu]", path, i);
+        snprintf(sub, sizeof(sub), "%.360s[%zu]", path, i);
         struct rule *r = &rs->v[rs->n];
         memset(r, 0, sizeof(*r));
         rc = compile_rule(rs, r, n->items[i], sub, diag);
