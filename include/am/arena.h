@@ -10,7 +10,7 @@
  * am_arena_alloc returns NULL, which the caller turns into AM_ETOOBIG (HTTP
  * 413), never an abort. Chunks are kept across resets up to a small retained
  * size so a steady request stream allocates nothing. Not thread-safe: one
- * arena per connection or request.
+ * arena per worker (requests are decoded synchronously on it) or request.
  */
 
 struct am_arena;
@@ -31,6 +31,9 @@ void *am_arena_grow(struct am_arena *a, void *p, size_t old_n, size_t new_n);
 
 /* Drop every allocation; keep up to the retained chunk capacity. */
 void am_arena_reset(struct am_arena *a);
+/* Drop every allocation and free every chunk (an idle owner's memory goes
+ * back to the heap). */
+void am_arena_trim(struct am_arena *a);
 /* Bytes handed out since the last reset. */
 size_t am_arena_used(const struct am_arena *a);
 void am_arena_set_budget(struct am_arena *a, size_t budget_bytes);

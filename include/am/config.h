@@ -76,6 +76,12 @@ struct am_config {
 
     /* top-level `workers:` (0 = number of CPUs) */
     uint32_t workers;
+
+    /* limits.memory: "80%" (of the cgroup or machine memory), a size, or 0
+     * (off); parsed into exactly one of the two fields below. */
+    char *memory_limit;
+    uint64_t memory_limit_bytes;
+    uint32_t memory_limit_percent;
 };
 
 /* Fill cfg with every default (it allocates: free with am_config_free).

@@ -63,7 +63,8 @@ struct am_http1_parser {
 
 void am_http1_parser_init(struct am_http1_parser *p, size_t max_head, size_t max_body);
 void am_http1_parser_fini(struct am_http1_parser *p);
-/* Ready for the next request on the same connection. */
+/* Ready for the next request on the same connection; a body buffer grown
+ * past 4 KiB is freed (an idle keep-alive connection pins no body). */
 void am_http1_parser_reset(struct am_http1_parser *p);
 
 /* Feed bytes. Returns the number consumed (>= 0), or AM_EINVAL (malformed)

@@ -6,6 +6,7 @@
 
 #include "am/http.h"
 #include "am/loop.h"
+#include "am/memlimit.h"
 #include "am/tls.h"
 
 /*
@@ -16,8 +17,11 @@
  * created once (am_listener_open) and then attached to each worker's loop
  * (am_server_attach) with EPOLLEXCLUSIVE, so any worker may accept. Each
  * connection reads into an am_http1_parser, builds an am_http_request with
- * a per-connection arena, dispatches through the router, and writes the
- * response; keep-alive and pipelining are honoured. Limits: max
+ * the worker's arena (one per server: decoding is synchronous), dispatches
+ * through the router, and writes the response; keep-alive and pipelining
+ * are honoured. Between requests a connection keeps a few KiB: buffers a
+ * request grew are freed once empty, and the server's arena is trimmed when
+ * the worker has been idle for a second. Limits: max
  * connections (over it: accept and close, counted), header bytes, body
  * bytes (413), read_timeout (connection closed).
  */
@@ -51,6 +55,7 @@ struct am_server_opts {
     bool h2c;                        /* cleartext HTTP/2 by prior knowledge */
     uint32_t max_concurrent_streams; /* HTTP/2, per connection; 0: 100 */
     uint64_t max_inflight_bytes;     /* request bytes buffered listener-wide; 0: no cap */
+    struct am_memlimit *memlimit;    /* limits.memory (borrowed); NULL: none */
 };
 
 /* Counters a listener keeps, updated by every worker with relaxed atomics;
@@ -67,6 +72,7 @@ struct am_server_stats {
     uint64_t headers_too_large; /* 431 / RESOURCE_EXHAUSTED */
     uint64_t bodies_too_large;  /* 413 / RESOURCE_EXHAUSTED, from the transport */
     uint64_t inflight_rejected; /* 503 / UNAVAILABLE: max_inflight_bytes */
+    uint64_t memory_refused;    /* 503 / UNAVAILABLE: limits.memory */
     uint64_t unauthenticated;   /* 401 / UNAUTHENTICATED */
     uint64_t stream_timeouts;   /* h2 streams reset: read_timeout */
     uint64_t protocol_errors;   /* malformed HTTP/2 */

@@ -125,6 +125,37 @@ static int check_rw_item(struct am_bctx *c, const struct am_ynode *n, const char
         STRING(p ".auth.bearer_token_file", C(f.bearer_token_file), NULL,                          \
                "file holding the expected bearer token (401 otherwise)")
 
+/* limits.memory: "N%" (1-100) of the memory the process may use, a size,
+ * or 0 (no limit). */
+static int check_limits(struct am_bctx *c, const struct am_ynode *n, const char *path,
+                        const void *section)
+{
+    struct am_config *cfg = (struct am_config *)section;
+    const char *s = cfg->memory_limit != NULL ? cfg->memory_limit : "0";
+    size_t len = strlen(s);
+    cfg->memory_limit_bytes = 0;
+    cfg->memory_limit_percent = 0;
+    if (len > 1 && s[len - 1] == '%') {
+        uint64_t pct = 0;
+        for (size_t i = 0; i + 1 < len; i++) {
+            if (s[i] < '0' || s[i] > '9' || pct > 100) {
+                return am_bind_fail(c, n, path, "memory: want N%% (1-100), a size or 0");
+            }
+            pct = pct * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (pct < 1 || pct > 100) {
+            return am_bind_fail(c, n, path, "memory: want N%% (1-100), a size or 0");
+        }
+        cfg->memory_limit_percent = (uint32_t)pct;
+        return AM_OK;
+    }
+    if (am_config_parse_size(s, &cfg->memory_limit_bytes) != AM_OK ||
+        (cfg->memory_limit_bytes != 0 && cfg->memory_limit_bytes < 16 * MIB)) {
+        return am_bind_fail(c, n, path, "memory: want N%% (1-100), a size >= 16MiB or 0");
+    }
+    return AM_OK;
+}
+
 static const struct am_binding config_rows[] = {
     SECTION("receivers", 0, NULL, "OTLP receivers"),
     SECTION("receivers.otlp", 0, NULL, "OTLP receivers"),
@@ -213,6 +244,11 @@ static const struct am_binding config_rows[] = {
      .help = "logfmt or json"},
 
     VALUE("workers", AM_CT_U32, C(workers), "0", 0, 256, "event-loop threads; 0 = number of CPUs"),
+
+    SECTION("limits", 0, check_limits, "process-wide limits"),
+    STRING("limits.memory", C(memory_limit), "80%",
+           "soft RSS limit: N% of the cgroup/machine memory, a size, or 0 (off); "
+           "above it new exports get 503 / UNAVAILABLE"),
 };
 
 static const struct am_btable config_table = {config_rows,
@@ -257,6 +293,7 @@ void am_config_defaults(struct am_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     am_bind_defaults(&config_table, cfg);
+    cfg->memory_limit_percent = 80; /* what check_limits makes of the default "80%" */
     /* Limits of the /metrics listener are not configurable (SPEC.md 4
      * lists only endpoint and tls); scrapes are small GETs. */
     cfg->prom.max_request_body_size = 64 * KIB;

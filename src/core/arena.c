@@ -2,7 +2,8 @@
  * arena.c - request-lifetime bump allocator with a byte budget (am/arena.h).
  * Chunks form a singly linked list, newest first. Reset keeps the first
  * chunk (and any chunk up to RETAIN_BYTES in total) so a steady stream of
- * requests reuses memory; larger requests give theirs back.
+ * requests reuses memory; larger requests give theirs back, and
+ * am_arena_trim gives back the rest when the owner goes idle.
  */
 #include <stdint.h>
 #include <string.h>
@@ -154,6 +155,19 @@ void am_arena_reset(struct am_arena *a)
         c = next;
     }
     a->head = keep;
+    a->used = 0;
+    a->last = NULL;
+}
+
+void am_arena_trim(struct am_arena *a)
+{
+    struct chunk *c = a->head;
+    while (c != NULL) {
+        struct chunk *next = c->next;
+        am_free(c);
+        c = next;
+    }
+    a->head = NULL;
     a->used = 0;
     a->last = NULL;
 }

@@ -154,6 +154,8 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
     struct am_server_opts otlp_opts = listener_opts("otlp_http", h);
     struct am_server_opts grpc_opts = listener_opts("otlp_grpc", &d->cfg.grpc);
     grpc_opts.h2_only = true;
+    otlp_opts.memlimit = d->memlimit;
+    grpc_opts.memlimit = d->memlimit;
     struct am_server_opts prom_opts = {
         .name = "prometheus",
         .max_body_bytes = 64u << 10,
@@ -198,6 +200,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* limits.memory in bytes: an absolute size, or a share of what the cgroup
+ * or the machine allows (0: off, or unknown). */
+static uint64_t memory_limit(const struct am_config *cfg)
+{
+    if (cfg->memory_limit_percent == 0) {
+        return cfg->memory_limit_bytes;
+    }
+    return am_memlimit_total() / 100 * cfg->memory_limit_percent;
+}
+
 struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_path)
 {
     struct am_diag diag;
@@ -223,6 +235,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     d->worker_count = d->cfg.workers != 0 ? d->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
     d->series = make_series(&d->cfg, d->worker_count);
+    d->memlimit = am_memlimit_create(memory_limit(&d->cfg));
     if (open_listeners(d) != 0 || open_remote_write(d) != 0) {
         am_daemon_destroy(d);
         return NULL;
@@ -238,10 +251,12 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     am_housekeeping_start(&d->workers[0]);
     AM_LOG_INFO("daemon",
                 "agentmeter %s: OTLP/HTTP on %s (port %d), OTLP/gRPC on %s (port %d), "
-                "Prometheus on %s (port %d), %u worker(s), %zu priced models",
+                "Prometheus on %s (port %d), %u worker(s), %zu priced models, memory limit "
+                "%llu MiB",
                 AM_VERSION, d->cfg.http.endpoint, am_listener_port(d->otlp_listener),
                 d->cfg.grpc.endpoint, am_listener_port(d->grpc_listener), d->cfg.prom.endpoint,
-                am_listener_port(d->prom_listener), d->worker_count, am_pricing_count(pricing));
+                am_listener_port(d->prom_listener), d->worker_count, am_pricing_count(pricing),
+                (unsigned long long)(am_memlimit_get(d->memlimit) >> 20));
     return d;
 }
 
@@ -312,6 +327,7 @@ static void reload(struct am_daemon *d)
     }
     am_assembly_configure(d, &cfg);
     reload_buckets(d, &cfg);
+    am_memlimit_set(d->memlimit, memory_limit(&cfg));
     if (load_security(d, &d->cfg) != 0) {
         AM_LOG_ERROR("daemon", "reload: kept the running TLS context or token where a file "
                                "failed to load");
@@ -350,6 +366,7 @@ int am_daemon_run(struct am_daemon *d)
     while (!atomic_load(&d->stopping)) {
         am_housekeeping_expire(d);
         am_housekeeping_snapshot(d, false);
+        am_housekeeping_release(d);
         int sig = sigtimedwait(&set, NULL, &tick);
         if (sig < 0) {
             continue;
@@ -415,6 +432,7 @@ void am_daemon_destroy(struct am_daemon *d)
         am_rules_destroy(r->rules);
         am_free(r);
     }
+    am_memlimit_destroy(d->memlimit);
     am_config_free(&d->cfg);
     am_free(d->config_path);
     am_free(d);

@@ -16,6 +16,7 @@
 #include "am/derive.h"
 #include "am/http.h"
 #include "am/loop.h"
+#include "am/memlimit.h"
 #include "am/pricing.h"
 #include "am/rules.h"
 #include "am/rw.h"
@@ -54,6 +55,7 @@ struct am_retired {
 struct am_daemon {
     struct am_config cfg;
     char *config_path;
+    struct am_memlimit *memlimit; /* limits.memory, shared by the OTLP listeners */
     struct am_series_store *series;
     _Atomic(struct am_pricing *) pricing; /* swapped on reload */
     _Atomic(struct am_rules *) rules;     /* processors.genai.rules; swapped on reload */
@@ -69,7 +71,8 @@ struct am_daemon {
     struct am_quality *quality;
     struct am_rw **rw;       /* one per exporters.remote_write entry */
     uint64_t *rw_next_ns;    /* when each endpoint's next snapshot is due */
-    uint64_t expire_next_ns; /* monotonic: next idle expiry pass (main thread) */
+    uint64_t expire_next_ns;  /* monotonic: next idle expiry pass (main thread) */
+    uint64_t release_next_ns; /* monotonic: next am_housekeeping_release pass */
     size_t rw_count;
     atomic_bool ready;
     atomic_bool stopping;
@@ -103,6 +106,9 @@ void am_housekeeping_start(struct am_worker *w0);
 void am_housekeeping_snapshot(struct am_daemon *d, bool force);
 /* Main thread: expire idle series and queue their stale markers. */
 void am_housekeeping_expire(struct am_daemon *d);
+/* Main thread, at most once a second: hand memory freed by a burst back to
+ * the system (malloc_trim when malloc holds >= 8 MiB free). */
+void am_housekeeping_release(struct am_daemon *d);
 
 /* state.c: restore the conversations saved in state_dir, then remove the
  * file. Logs and goes on when there is none or it is bad. */

@@ -4,7 +4,8 @@
  * finish, the quality and escalation windows roll. On the main thread,
  * between signals: idle series expire (stale markers queued on every
  * remote_write endpoint) and each endpoint's snapshot is queued every
- * send_interval, so a slow disk never stalls ingest.
+ * send_interval, so a slow disk never stalls ingest; memory a burst freed
+ * is handed back to the system (malloc_trim), off the workers' loops.
  */
 #include <string.h>
 
@@ -13,12 +14,15 @@
 #include "am/conv.h"
 #include "am/err.h"
 #include "am/log.h"
+#include "am/memlimit.h"
 #include "am/quality.h"
 #include "am/trace_buf.h"
 
 #include "daemon_int.h"
 
 #define HOUSEKEEPING_NS (1000ull * 1000 * 1000)
+#define AM_DAEMON_RELEASE_NS (1000ull * 1000 * 1000)
+#define AM_DAEMON_RELEASE_MIN_FREE ((size_t)8 << 20)
 /* Idle expiry runs at most this often (and at least 4 times per timeout). */
 #define AM_DAEMON_EXPIRE_NS (1000ull * 1000 * 1000)
 
@@ -32,6 +36,16 @@ static void housekeeping(struct am_loop *loop, void *ud)
     am_conv_tick(d->conv, now, &w->sink);
     am_quality_tick(d->quality, now, &w->sink);
     w->housekeeping_timer = am_loop_timer_add(loop, HOUSEKEEPING_NS, housekeeping, w);
+}
+
+void am_housekeeping_release(struct am_daemon *d)
+{
+    uint64_t now = am_clock_mono(am_clock_system());
+    if (now < d->release_next_ns) {
+        return;
+    }
+    d->release_next_ns = now + AM_DAEMON_RELEASE_NS;
+    am_mem_release(AM_DAEMON_RELEASE_MIN_FREE);
 }
 
 void am_housekeeping_start(struct am_worker *w0)

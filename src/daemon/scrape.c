@@ -47,6 +47,7 @@ static void set_listener_limits(struct am_worker *w, const struct am_server_stat
         AM_STR("max_request_body_size"));
     set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(inflight_rejected), name,
         AM_STR("max_inflight_bytes"));
+    set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(memory_refused), name, AM_STR("memory_limit"));
     set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(unauthenticated), name,
         AM_STR("unauthenticated"));
     set(w, AM_M_SELF_REQUESTS_REFUSED_TOTAL, LOAD(stream_timeouts), name, AM_STR("read_timeout"));

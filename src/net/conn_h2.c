@@ -62,7 +62,7 @@ static bool on_reserve(void *ud, int64_t n)
 static void respond_http(struct conn *c, struct am_h2 *h, int32_t id,
                          const struct am_http_request *req)
 {
-    const struct am_http_response *r = &c->resp;
+    const struct am_http_response *r = &c->srv->resp;
     struct am_h2_field f[2 + AM_HTTP_MAX_EXTRA_HEADERS];
     size_t n = 0;
     if (r->content_type != NULL) {
@@ -73,7 +73,7 @@ static void respond_http(struct conn *c, struct am_h2 *h, int32_t id,
     }
     for (unsigned i = 0; i < r->extra_count; i++) {
         /* HTTP/2 field names are lower case. */
-        char *name = am_arena_memdup(c->arena, r->extra[i].name, strlen(r->extra[i].name));
+        char *name = am_arena_memdup(c->srv->arena, r->extra[i].name, strlen(r->extra[i].name));
         size_t len = strlen(r->extra[i].name);
         if (name == NULL) {
             continue;
@@ -92,7 +92,7 @@ static void respond_http(struct conn *c, struct am_h2 *h, int32_t id,
  * or trailers-only with the mapped grpc-status and grpc-message. */
 static void respond_grpc(struct conn *c, struct am_h2 *h, int32_t id)
 {
-    const struct am_http_response *r = &c->resp;
+    const struct am_http_response *r = &c->srv->resp;
     int code = am_grpc_code_for_status(r->status);
     char codebuf[8];
     char msg[256];
@@ -132,7 +132,7 @@ static int grpc_to_http(struct conn *c, const struct am_h2_request *r, struct am
         }
     }
     int rc = am_grpc_unframe(q->body, q->body_len, r->grpc_encoding, c->srv->opts.max_body_bytes,
-                             c->arena, &msg, &len, why);
+                             c->srv->arena, &msg, &len, why);
     if (rc != AM_OK) {
         /* SPEC.md 1: an unsupported encoding is INVALID_ARGUMENT. */
         return rc == AM_EUNSUPPORTED || rc == AM_EINVAL ? 400 : 413;
@@ -152,10 +152,14 @@ static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
     struct am_http_request q = r->http;
     const char *why = r->error_why;
     int status = r->error_status;
-    q.arena = c->arena;
+    q.arena = c->srv->arena;
     if (status == 0 && am_srv_check_auth(c->srv, &q) != AM_OK) {
         status = 401;
         why = "missing or wrong bearer token";
+    }
+    if (status == 0 && am_srv_memory_refuse(c->srv)) {
+        status = 503; /* gRPC UNAVAILABLE */
+        why = "collector over its memory limit (limits.memory): retry later";
     }
     if (status == 0 && r->grpc) {
         status = grpc_to_http(c, r, &q, &why);
@@ -166,20 +170,22 @@ static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
     if (status != 0) {
         AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s stream=%d status=%d why=\"%s\"",
                   c->srv->opts.name, (int)r->stream_id, status, why != NULL ? why : "?");
-        am_router_error(router, &q, status, why != NULL ? why : "bad request", &c->resp);
+        am_router_error(router, &q, status, why != NULL ? why : "bad request", &c->srv->resp);
         if (status == 401) {
-            am_http_response_add_header(&c->resp, "WWW-Authenticate", "Bearer");
+            am_http_response_add_header(&c->srv->resp, "WWW-Authenticate", "Bearer");
         }
     } else {
-        am_router_dispatch(router, &q, &c->resp);
+        am_router_dispatch(router, &q, &c->srv->resp);
     }
-    am_router_observe(router, &q, c->resp.status);
+    am_router_observe(router, &q, c->srv->resp.status);
     if (r->grpc) {
         respond_grpc(c, h, r->stream_id);
     } else {
         respond_http(c, h, r->stream_id, &q);
     }
-    am_arena_reset(c->arena);
+    am_arena_reset(c->srv->arena);
+    am_srv_buf_shrink(&c->srv->resp.body);
+    c->srv->requests++;
 }
 
 int am_conn_h2_start(struct conn *c)
@@ -215,6 +221,7 @@ int am_conn_h2_input(struct conn *c)
     uint64_t now = am_clock_mono(am_loop_clock(c->srv->loop));
     ssize_t n = am_h2_feed(c->h2, (const uint8_t *)c->rbuf.data, c->rbuf.len, now);
     am_buf_reset(&c->rbuf);
+    am_srv_buf_shrink(&c->rbuf);
     if (n < 0) {
         AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s fd=%d: HTTP/2 protocol error",
                   c->srv->opts.name, c->fd);

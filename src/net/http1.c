@@ -11,6 +11,7 @@
 #include "am/http1.h"
 
 #define BODY_RESERVE_MAX (1u << 20) /* upfront reservation for a declared length */
+#define BODY_KEEP (4u * 1024)         /* body capacity kept across requests */
 
 static bool is_tchar(uint8_t c)
 {
@@ -68,8 +69,8 @@ void am_http1_parser_reset(struct am_http1_parser *p)
 {
     struct am_buf body = p->req.body;
     am_buf_reset(&body);
-    if (body.cap > BODY_RESERVE_MAX) {
-        am_buf_fini(&body); /* do not pin a huge body on an idle keep-alive connection */
+    if (body.cap > BODY_KEEP) {
+        am_buf_fini(&body); /* an idle keep-alive connection keeps no body */
     }
     memset(&p->req, 0, sizeof(p->req));
     p->req.body = body;

@@ -298,6 +298,23 @@ bool am_srv_reserve(struct am_server *s, int64_t n)
     return true;
 }
 
+bool am_srv_memory_refuse(struct am_server *s)
+{
+    if (s->opts.memlimit == NULL ||
+        !am_memlimit_over(s->opts.memlimit, am_clock_mono(am_loop_clock(s->loop)))) {
+        return false;
+    }
+    STAT_ADD(s->listener, memory_refused, 1);
+    return true;
+}
+
+void am_srv_buf_shrink(struct am_buf *b)
+{
+    if (b->len == 0 && b->cap > CONN_KEEP_BYTES) {
+        am_buf_fini(b);
+    }
+}
+
 int am_listener_port(const struct am_listener *l)
 {
     return l->port;

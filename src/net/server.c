@@ -33,6 +33,7 @@
 #define CONN_READ_CHUNK (16u * 1024) /* one read; also the slack past the head */
 #define CONN_RESP_MAX ((size_t)1 << 30)
 #define CONN_LINGER_NS (2ull * 1000000000ull)
+#define SERVER_TICK_NS (1000000000ull)
 
 static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -91,6 +92,7 @@ static int send_buf(struct conn *c, struct am_buf *b, size_t *off)
     }
     if (*off == b->len) {
         am_buf_reset(b);
+        am_srv_buf_shrink(b);
         *off = 0;
     } else if (*off > b->len - *off) {
         am_buf_consume(b, *off);
@@ -115,6 +117,7 @@ static int encrypt_out(struct conn *c)
     }
     if (c->woff == c->wbuf.len) {
         am_buf_reset(&c->wbuf);
+        am_srv_buf_shrink(&c->wbuf);
         c->woff = 0;
     }
     return am_tls_take_out(c->tls, &c->tls_out) == AM_OK ? AM_OK : AM_ECLOSED;
@@ -138,7 +141,7 @@ static void build_request(struct conn *c, struct am_http_request *req, bool with
 {
     const struct am_http1_request *r = &c->parser.req;
     memset(req, 0, sizeof(*req));
-    req->arena = c->arena;
+    req->arena = c->srv->arena;
     req->protocol = "http";
     req->body = (const uint8_t *)"";
     if (c->parser.state == AM_HTTP1_HEAD) {
@@ -164,18 +167,24 @@ static void build_request(struct conn *c, struct am_http_request *req, bool with
 
 static void arm_timer(struct conn *c, uint64_t ns);
 
-/* The response in c->resp is final: observe, queue, and get ready for the
- * next request (or for closing). */
+/* The response in the server's resp is final: observe, queue, and get ready
+ * for the next request (or for closing). What the request grew (arena,
+ * body, read buffer) is given back, so that only a few KiB stay with the
+ * connection until its next request. */
 static void finish_request(struct conn *c, const struct am_http_request *req, bool keep_alive)
 {
-    am_router_observe(c->srv->router, req, c->resp.status);
-    queue_response(c, &c->resp, !keep_alive, req->method == AM_HTTP_HEAD);
-    am_srv_reserve(c->srv, -(int64_t)c->reserved);
+    struct am_server *s = c->srv;
+    am_router_observe(s->router, req, s->resp.status);
+    queue_response(c, &s->resp, !keep_alive, req->method == AM_HTTP_HEAD);
+    am_srv_buf_shrink(&s->resp.body);
+    am_srv_reserve(s, -(int64_t)c->reserved);
     c->reserved = 0;
-    am_arena_reset(c->arena);
+    am_arena_reset(s->arena);
+    s->requests++;
     am_http1_parser_reset(&c->parser);
     am_buf_consume(&c->rbuf, c->keep);
     c->keep = 0;
+    am_srv_buf_shrink(&c->rbuf);
     if (!keep_alive) {
         c->phase = CONN_CLOSING;
         return;
@@ -189,10 +198,10 @@ static void handle_request(struct conn *c)
     struct am_http_request req;
     build_request(c, &req, true);
     if (am_srv_check_auth(c->srv, &req) != AM_OK) {
-        am_router_error(c->srv->router, &req, 401, "missing or wrong bearer token", &c->resp);
-        am_http_response_add_header(&c->resp, "WWW-Authenticate", "Bearer");
+        am_router_error(c->srv->router, &req, 401, "missing or wrong bearer token", &c->srv->resp);
+        am_http_response_add_header(&c->srv->resp, "WWW-Authenticate", "Bearer");
     } else {
-        am_router_dispatch(c->srv->router, &req, &c->resp);
+        am_router_dispatch(c->srv->router, &req, &c->srv->resp);
     }
     finish_request(c, &req, c->parser.req.keep_alive && !c->srv->detached);
 }
@@ -212,14 +221,14 @@ static void transport_error(struct conn *c, int rc, const char *why)
             STAT_ADD(c->srv->listener, bodies_too_large, 1);
         }
     } else if (rc == AM_EAGAIN) {
-        status = 503; /* in-flight cap: counted by am_srv_reserve */
+        status = 503; /* in-flight cap or memory limit: counted where refused */
     } else {
         STAT_ADD(c->srv->listener, bad_requests, 1);
     }
     AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s status=%d why=\"%s\"", c->srv->opts.name,
               status, why != NULL ? why : "?");
     build_request(c, &req, false);
-    am_router_error(c->srv->router, &req, status, why != NULL ? why : "bad request", &c->resp);
+    am_router_error(c->srv->router, &req, status, why != NULL ? why : "bad request", &c->srv->resp);
     finish_request(c, &req, false);
 }
 
@@ -239,6 +248,9 @@ static void process_input(struct conn *c)
         return; /* conn_h2.c reads its input as it arrives */
     }
     while (c->phase == CONN_OPEN && pending(c) <= CONN_WBUF_HIGH) {
+        if (c->rbuf.data == NULL) {
+            return; /* given back after the last request: nothing to parse */
+        }
         uint8_t *d = (uint8_t *)c->rbuf.data + c->keep;
         size_t avail = c->rbuf.len - c->keep;
         bool in_head = c->parser.state == AM_HTTP1_HEAD;
@@ -247,6 +259,12 @@ static void process_input(struct conn *c)
         ssize_t n = am_http1_feed(&c->parser, d, avail, &done, &why);
         if (n < 0) {
             transport_error(c, (int)n, why);
+            return;
+        }
+        if (in_head && c->parser.state != AM_HTTP1_HEAD && am_srv_memory_refuse(c->srv)) {
+            c->keep += (size_t)n; /* the head's views stay valid for the answer */
+            transport_error(c, AM_EAGAIN,
+                            "collector over its memory limit (limits.memory): retry later");
             return;
         }
         if (in_head) {
@@ -552,8 +570,6 @@ static void conn_open(struct am_server *s, int fd)
     am_buf_init(&c->rbuf, s->opts.max_header_bytes + AM_HTTP1_MAX_CHUNK_LINE + CONN_READ_CHUNK);
     am_buf_init(&c->wbuf, CONN_RESP_MAX + CONN_WBUF_HIGH * 2);
     am_http1_parser_init(&c->parser, s->opts.max_header_bytes, s->opts.max_body_bytes);
-    c->arena = am_arena_create(s->opts.arena_budget_bytes);
-    am_http_response_init(&c->resp, CONN_RESP_MAX);
     am_buf_init(&c->tls_out, CONN_RESP_MAX + CONN_WBUF_HIGH * 2);
     pthread_mutex_lock(&s->listener->mu);
     struct am_tls_ctx *ctx = s->listener->tls;
@@ -583,11 +599,34 @@ static void conn_open(struct am_server *s, int fd)
     }
 }
 
+static void server_free(struct am_server *s)
+{
+    if (s->tick_timer != 0) {
+        am_loop_timer_cancel(s->loop, s->tick_timer);
+    }
+    am_arena_destroy(s->arena);
+    am_http_response_fini(&s->resp);
+    am_free(s);
+}
+
 static void server_maybe_free(struct am_server *s)
 {
     if (s->detached && !s->in_detach && s->nconns == 0) {
-        am_free(s);
+        server_free(s);
     }
+}
+
+/* Once a second: a worker that answered no request since the last tick
+ * gives its arena's chunks back (a busy one keeps them: a steady stream
+ * allocates nothing). */
+static void server_tick(struct am_loop *loop, void *ud)
+{
+    struct am_server *s = ud;
+    if (s->requests == s->requests_at_tick) {
+        am_arena_trim(s->arena);
+    }
+    s->requests_at_tick = s->requests;
+    s->tick_timer = am_loop_timer_add(loop, SERVER_TICK_NS, server_tick, s);
 }
 
 static void conn_close(struct conn *c)
@@ -601,8 +640,6 @@ static void conn_close(struct conn *c)
     am_buf_fini(&c->rbuf);
     am_buf_fini(&c->wbuf);
     am_http1_parser_fini(&c->parser);
-    am_arena_destroy(c->arena);
-    am_http_response_fini(&c->resp);
     am_h2_destroy(c->h2); /* releases its streams' in-flight bytes */
     am_tls_destroy(c->tls);
     am_buf_fini(&c->tls_out);
@@ -665,10 +702,13 @@ struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
     if (s->opts.name == NULL) {
         s->opts.name = "http";
     }
+    s->arena = am_arena_create(s->opts.arena_budget_bytes);
+    am_http_response_init(&s->resp, CONN_RESP_MAX);
     if (am_loop_add(loop, l->fd, AM_LOOP_READ | AM_LOOP_EXCLUSIVE, on_accept, s) != AM_OK) {
-        am_free(s);
+        server_free(s);
         return NULL;
     }
+    s->tick_timer = am_loop_timer_add(loop, SERVER_TICK_NS, server_tick, s);
     return s;
 }
 

@@ -19,6 +19,10 @@
 #define STAT_SUB(l, f, n) __atomic_fetch_sub(&(l)->stats.f, (n), __ATOMIC_RELAXED)
 
 #define CONN_WBUF_HIGH (1u << 20) /* parse no new request past this much output */
+/* What a connection keeps between requests: a buffer grown past this is
+ * freed once empty (the next request allocates again), so an idle
+ * keep-alive connection holds a few KiB, whatever it sent before. */
+#define CONN_KEEP_BYTES (4u * 1024)
 
 struct am_listener {
     int fd;
@@ -32,11 +36,20 @@ struct am_listener {
 
 struct conn;
 
+/* One per (listener, worker). Decoding is synchronous on the worker, so
+ * the request arena and the response under construction belong here, not
+ * to each connection: a request uses them from dispatch until its answer is
+ * queued on its connection, and leaves them reset. */
 struct am_server {
     struct am_loop *loop;
     struct am_listener *listener;
     struct am_server_opts opts;
     const struct am_router *router;
+    struct am_arena *arena;       /* the request being decoded */
+    struct am_http_response resp; /* the answer being built */
+    uint64_t requests;            /* requests answered, for the idle trim */
+    uint64_t requests_at_tick;
+    uint64_t tick_timer;
     struct conn *conns;
     size_t nconns;
     bool detached;
@@ -74,14 +87,17 @@ struct conn {
     struct am_http1_parser parser;
     size_t reserved; /* HTTP/1.1 body bytes counted in the listener's in-flight total */
     struct am_h2 *h2;
-    struct am_arena *arena;
-    struct am_http_response resp;
     struct conn *prev;
     struct conn *next;
 };
 
 /* server.c */
 bool am_srv_reserve(struct am_server *s, int64_t n);
+/* true (and counted) when the process is over limits.memory: new exports
+ * are refused with 503 + Retry-After / UNAVAILABLE. */
+bool am_srv_memory_refuse(struct am_server *s);
+/* Free b's storage when it is empty and larger than CONN_KEEP_BYTES. */
+void am_srv_buf_shrink(struct am_buf *b);
 void am_srv_arm_timer(struct conn *c, uint64_t ns);
 /* AM_OK, or 401 when the listener wants a bearer token req does not carry. */
 int am_srv_check_auth(struct am_server *s, const struct am_http_request *req);

@@ -83,6 +83,9 @@ static void assert_defaults(const struct am_config *c)
     assert_int_equal(c->log_level, AM_LOG_LEVEL_INFO);
     assert_int_equal(c->log_format, AM_LOG_FORMAT_LOGFMT);
     assert_int_equal(c->workers, 0);
+    assert_string_equal(c->memory_limit, "80%");
+    assert_int_equal(c->memory_limit_percent, 80);
+    assert_int_equal(c->memory_limit_bytes, 0);
 }
 
 static void test_defaults_every_field(void **st)
@@ -413,6 +416,15 @@ static const struct {
      "agentmeter.yaml:5:7: receivers.otlp.http.endpoint: duplicate key (first at line 4, column "
      "7)"},
     {"workers: &w 1\n", "agentmeter.yaml:1:10: workers: anchors and aliases are not supported"},
+    /* limits */
+    {"limits:\n  memory: 0%\n",
+     "agentmeter.yaml:2:3: limits: memory: want N% (1-100), a size or 0"},
+    {"limits:\n  memory: 101%\n",
+     "agentmeter.yaml:2:3: limits: memory: want N% (1-100), a size or 0"},
+    {"limits:\n  memory: lots\n",
+     "agentmeter.yaml:2:3: limits: memory: want N% (1-100), a size >= 16MiB or 0"},
+    {"limits:\n  memory: 1MiB\n",
+     "agentmeter.yaml:2:3: limits: memory: want N% (1-100), a size >= 16MiB or 0"},
     {"a: b: c\n",
      "agentmeter.yaml:1:5: invalid YAML: mapping values are not allowed in this context"},
 };
@@ -432,6 +444,32 @@ static void test_load_bad_configs_exact_diagnostics(void **st)
         am_config_free(&cfg); /* a failed load leaves nothing am_config_free misses */
     }
     assert_int_equal(failed, 0);
+}
+
+/* limits.memory: a share, a size or 0; exactly one of the parsed fields set. */
+static void test_load_limits_memory(void **st)
+{
+    static const struct {
+        const char *text;
+        uint32_t percent;
+        uint64_t bytes;
+    } ok[] = {
+        {"limits:\n  memory: 50%\n", 50, 0},
+        {"limits:\n  memory: 100%\n", 100, 0},
+        {"limits:\n  memory: 1GiB\n", 0, 1024 * MIB},
+        {"limits:\n  memory: 16MiB\n", 0, 16 * MIB},
+        {"limits:\n  memory: 0\n", 0, 0},
+        {"limits: {}\n", 80, 0},
+    };
+    (void)st;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct am_config cfg;
+        struct am_diag diag = {{0}};
+        assert_int_equal(load(ok[i].text, &cfg, &diag), AM_OK);
+        assert_int_equal(cfg.memory_limit_percent, ok[i].percent);
+        assert_int_equal(cfg.memory_limit_bytes, ok[i].bytes);
+        am_config_free(&cfg);
+    }
 }
 
 static void test_load_env_expansion_in_any_scalar(void **st)
@@ -679,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_load_spec_example_exact_values),
         cmocka_unit_test(test_load_every_key_off_default_exact_values),
         cmocka_unit_test(test_load_bad_configs_exact_diagnostics),
+        cmocka_unit_test(test_load_limits_memory),
         cmocka_unit_test(test_load_env_expansion_in_any_scalar),
         cmocka_unit_test(test_load_null_values),
         cmocka_unit_test(test_load_missing_file_is_eio),
