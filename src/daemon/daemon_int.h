@@ -69,8 +69,8 @@ struct am_daemon {
     struct am_trace_buf *trace_buf; /* trace assembly, shared by the workers */
     struct am_conv *conv;
     struct am_quality *quality;
-    struct am_rw **rw;       /* one per exporters.remote_write entry */
-    uint64_t *rw_next_ns;    /* when each endpoint's next snapshot is due */
+    struct am_rw **rw;        /* one per exporters.remote_write entry */
+    uint64_t *rw_next_ns;     /* when each endpoint's next snapshot is due */
     uint64_t expire_next_ns;  /* monotonic: next idle expiry pass (main thread) */
     uint64_t release_next_ns; /* monotonic: next am_housekeeping_release pass */
     size_t rw_count;

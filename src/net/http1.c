@@ -11,7 +11,7 @@
 #include "am/http1.h"
 
 #define BODY_RESERVE_MAX (1u << 20) /* upfront reservation for a declared length */
-#define BODY_KEEP (4u * 1024)         /* body capacity kept across requests */
+#define BODY_KEEP (4u * 1024)       /* body capacity kept across requests */
 
 static bool is_tchar(uint8_t c)
 {
