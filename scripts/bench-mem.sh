@@ -78,7 +78,7 @@ YAML
     "$bin" --config "$tmp/agentmeter.yaml" 2>"$tmp/agentmeter.log" &
     pid=$!
     local deadline=$((SECONDS + 15)) line=
-    until line=$(grep -m1 -E 'Prometheus on .*\(port [0-9]+\)' "$tmp/agentmeter.log"); do
+    until line=$(grep -m1 -E 'Prometheus on .*\(port [0-9]+\)' "$tmp/agentmeter.log" 2>/dev/null); do
         if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
             cat "$tmp/agentmeter.log" >&2
             exit 1

@@ -119,9 +119,9 @@ exporters:
 YAML
     "$bin" --config "$tmp/agentmeter.yaml" 2>"$tmp/agentmeter.log" &
     pid=$!
-    local deadline=$((SECONDS + 15)) line=
+    local deadline=$((SECONDS + 30)) line=
     # Ports bound to 0: the startup line says which ones the kernel chose.
-    until line=$(grep -m1 -E 'Prometheus on .*\(port [0-9]+\)' "$tmp/agentmeter.log"); do
+    until line=$(grep -m1 -E 'Prometheus on .*\(port [0-9]+\)' "$tmp/agentmeter.log" 2>/dev/null); do
         if ! kill -0 "$pid" 2>/dev/null || ((SECONDS > deadline)); then
             echo "bench: agentmeter did not start:" >&2
             cat "$tmp/agentmeter.log" >&2
