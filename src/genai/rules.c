@@ -3,8 +3,8 @@
  * list of {name, match, set} compiled from config, applied after the
  * built-in table. A fact's value comes from a literal, the span name or an
  * attribute, optionally cut by a POSIX regex (regexec is thread-safe on a
- * shared compiled regex). Values longer than MAX_REGEX_SUBJECT never match a
- * regex, so evaluation needs no allocation.
+ * shared compiled regex). Values longer than MAX_REGEX_SUBJECT (64 KiB)
+ * never match a regex; evaluation allocates nothing.
  */
 #include <regex.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "am/err.h"
 #include "am/rules.h"
 
-#define MAX_REGEX_SUBJECT 1024
+#define MAX_REGEX_SUBJECT 65536
 
 enum fset {
     FS_AGENT,
@@ -115,19 +115,30 @@ static bool resolve(const struct vsrc *s, const struct am_span *span, struct am_
     return true;
 }
 
-/* Cut a string value by the source's regex. False when it does not match. */
+/* Cut a string value by the source's regex. False when it does not match.
+ * glibc's REG_STARTEND matches the view in place; elsewhere it is copied. */
 static bool cut(const struct vsrc *s, struct am_anyval *val)
 {
-    char buf[MAX_REGEX_SUBJECT];
     regmatch_t m[2];
-    if (val->type != AM_VAL_STRING || val->u.s.len >= sizeof(buf)) {
+    if (val->type != AM_VAL_STRING || val->u.s.len > MAX_REGEX_SUBJECT) {
         return false;
     }
+#ifdef REG_STARTEND
+    m[0].rm_so = 0;
+    m[0].rm_eo = (regoff_t)val->u.s.len;
+    static const char empty[1] = "";
+    const char *subject = val->u.s.len > 0 ? val->u.s.ptr : empty;
+    if (regexec(&s->re, subject, 2, m, REG_STARTEND) != 0) {
+        return false;
+    }
+#else
+    char buf[MAX_REGEX_SUBJECT + 1];
     memcpy(buf, val->u.s.ptr, val->u.s.len);
     buf[val->u.s.len] = '\0';
     if (regexec(&s->re, buf, 2, m, 0) != 0) {
         return false;
     }
+#endif
     regmatch_t g = s->re_group ? m[1] : m[0];
     if (g.rm_so < 0) {
         return false; /* the group did not take part in the match */

@@ -15,7 +15,12 @@ import * as fw from './frameworks.mjs';
 
 const outDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'data', 'classify');
 mkdirSync(outDir, { recursive: true });
-const runs = { openinferenceOpenAI: 'openinference_openai', vercelAI6: 'vercel_ai6', langgraph: 'langgraph_openinference' };
+const runs = {
+  openinferenceOpenAI: 'openinference_openai',
+  vercelAI6: 'vercel_ai6',
+  langgraph: 'langgraph_openinference',
+  lcelChain: 'langchain_chain_openinference',
+};
 const fake = await startFakeOpenAI();
 for (const [fn, file] of Object.entries(runs)) {
   const exp = new InMemorySpanExporter();

@@ -94,3 +94,24 @@ export async function langgraph(provider, fake, name = AGENT) {
     { configurable: { thread_id: THREAD } },
   );
 }
+
+//   lcelChain: a plain LangChain.js chain (prompt | model, no LangGraph) run
+//     as `runName`, traced by the same OpenInference instrumentation: one
+//     chat call (100/20 tokens). No span says "agent": deploy/rules/
+//     openinference-langchain.yaml makes its root CHAIN span one.
+// Instrumenting twice would trace every run twice: once per provider.
+const lcInstrumented = new WeakSet();
+
+export async function lcelChain(provider, fake, runName = 'support-chain') {
+  if (!lcInstrumented.has(provider)) {
+    const { LangChainInstrumentation } = await import('@arizeai/openinference-instrumentation-langchain');
+    const CallbackManagerModule = await import('@langchain/core/callbacks/manager');
+    new LangChainInstrumentation({ tracerProvider: provider }).manuallyInstrument(CallbackManagerModule);
+    lcInstrumented.add(provider);
+  }
+  const { ChatPromptTemplate } = await import('@langchain/core/prompts');
+  const { ChatOpenAI } = await import('@langchain/openai');
+  const llm = new ChatOpenAI({ model: MODEL, apiKey: 'sk-test', configuration: { baseURL: fake.baseURL } });
+  const chain = ChatPromptTemplate.fromMessages([['user', '{question}']]).pipe(llm);
+  await chain.invoke({ question: 'Weather in Paris?' }, { runName, metadata: { session_id: THREAD } });
+}

@@ -21,6 +21,9 @@
 #include "am/daemon.h"
 #include "am/err.h"
 #include "am/rules.h"
+#include "am/arena.h"
+#include "am/otlp.h"
+#include "testsupport.h"
 #include "genai_span.h"
 
 static void assert_str(struct am_str got, const char *want)
@@ -355,6 +358,103 @@ static void test_apply_without_rules_keeps_builtin(void **st)
     assert_false(am_rules_uses_ancestry(NULL));
 }
 
+/*
+ * Presets in deploy/rules/ against spans: each preset file is loaded as a
+ * rule file, the fixture decoded with the real OTLP/JSON decoder, and every
+ * span classified by the built-in table and then the preset.
+ */
+struct preset_want {
+    const char *name;
+    enum am_op op;
+    const char *agent, *model, *provider, *tool, *conversation;
+    uint64_t in, out;
+};
+
+static void check_preset(const char *preset, const char *fixture, const struct preset_want *want,
+                         size_t nwant, size_t others_want)
+{
+    char path[512], conf[600];
+    snprintf(path, sizeof(path), "%s/deploy/rules/%s", AM_SOURCE_DIR, preset);
+    snprintf(conf, sizeof(conf), "processors:\n  genai:\n    rule_files: ['%s']\n", path);
+    struct am_config cfg;
+    struct am_rules *rules = NULL;
+    struct am_diag diag = {{0}};
+    int rc = load(conf, &cfg, &rules, &diag);
+    if (rc != AM_OK) {
+        print_error("%s\n", diag.msg);
+    }
+    assert_int_equal(rc, AM_OK);
+
+    size_t len = 0;
+    snprintf(path, sizeof(path), "%s/%s", AM_TEST_DATA_DIR, fixture);
+    char *body = ts_read_file(path, &len);
+    struct am_arena *arena = am_arena_create(16u << 20);
+    struct am_trace_batch batch;
+    const char *why = NULL;
+    assert_int_equal(am_otlp_json_decode_traces((const uint8_t *)body, len, arena, &batch, &why),
+                     AM_OK);
+    size_t matched = 0, others = 0;
+    for (size_t i = 0; i < batch.span_count; i++) {
+        const struct am_span *sp = &batch.spans[i];
+        struct am_span_facts f;
+        struct am_rule_hit hit;
+        struct am_match_view v = {.span = sp};
+        am_classify(sp, &f);
+        am_rules_apply(rules, &v, &f, &hit);
+        const struct preset_want *w = NULL;
+        for (size_t k = 0; k < nwant; k++) {
+            if (am_str_eq(sp->name, am_str_from(want[k].name))) {
+                w = &want[k];
+            }
+        }
+        if (w == NULL) {
+            assert_int_equal(f.op, AM_OP_OTHER);
+            others++;
+            continue;
+        }
+        print_message("%s: %s\n", preset, w->name);
+        matched++;
+        assert_int_equal(f.op, w->op);
+        assert_str(f.agent_name, w->agent);
+        assert_str(am_facts_model_id(&f), w->model);
+        assert_str(f.provider, w->provider);
+        assert_str(f.tool_name, w->tool);
+        assert_str(f.conversation_id, w->conversation);
+        assert_int_equal(f.tokens[AM_TOK_INPUT], w->in);
+        assert_int_equal(f.tokens[AM_TOK_OUTPUT], w->out);
+    }
+    assert_int_equal(matched, nwant);
+    assert_int_equal(others, others_want);
+    am_arena_destroy(arena);
+    free(body);
+    am_rules_destroy(rules);
+    am_config_free(&cfg);
+}
+
+/* Captured from the real OpenInference LangChain instrumentation. */
+static void test_preset_openinference_langchain_root_chain(void **st)
+{
+    (void)st;
+    static const struct preset_want want[] = {
+        {"support-chain", AM_OP_AGENT, "support-chain", "unknown", "", "", "thread-42", 0, 0},
+        {"ChatOpenAI", AM_OP_INFERENCE, "", "gpt-4o-mini", "", "", "thread-42", 100, 20},
+    };
+    check_preset("openinference-langchain.yaml", "classify/langchain_chain_openinference.json",
+                 want, 2, 1);
+}
+
+/* Written from Genkit's published attributes, not captured. */
+static void test_preset_genkit_from_docs(void **st)
+{
+    (void)st;
+    static const struct preset_want want[] = {
+        {"weatherFlow", AM_OP_AGENT, "weatherFlow", "unknown", "", "", "", 0, 0},
+        {"openai/gpt-4o-mini", AM_OP_INFERENCE, "", "gpt-4o-mini", "openai", "", "", 100, 20},
+        {"getWeather", AM_OP_TOOL, "", "unknown", "", "getWeather", "", 0, 0},
+    };
+    check_preset("genkit.yaml", "rules/genkit_docs.json", want, 3, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +462,8 @@ int main(void)
         cmocka_unit_test(test_rule_files_load_and_report),
         cmocka_unit_test(test_apply_sets_facts_from_each_source),
         cmocka_unit_test(test_apply_without_rules_keeps_builtin),
+        cmocka_unit_test(test_preset_openinference_langchain_root_chain),
+        cmocka_unit_test(test_preset_genkit_from_docs),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
 }

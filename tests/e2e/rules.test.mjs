@@ -1,0 +1,139 @@
+// rules.test.mjs - processors.genai.rules (SPEC.md 3.2) end to end: a
+// framework whose spans name no agent (a plain LangChain.js chain through
+// OpenInference's LangChain instrumentation, run for real against the fake
+// OpenAI server) shows up as an agent once the deploy/rules preset is
+// configured; SIGHUP applies an edited rule; --check-config and a bad reload
+// name the rule's FILE:LINE:COL.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+
+import { startFakeOpenAI } from './fake_openai.mjs';
+import * as fw from './frameworks.mjs';
+import { AGENTMETER_BIN, startCollector, waitFor } from './lib.mjs';
+
+const PRESET = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/rules/openinference-langchain.yaml');
+const RULE = 'rule:openinference-langchain-root-chain';
+
+let dir;
+let fake;
+
+before(async () => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'agentmeter-rules-'));
+  fake = await startFakeOpenAI();
+});
+
+after(async () => {
+  await fake?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('--check-config: a bad rule is FILE:LINE:COL, exit 1', () => {
+  const file = path.join(dir, 'bad.yaml');
+  writeFileSync(
+    file,
+    'processors:\n  genai:\n    rules:\n      - name: r\n        match: {kind: sever}\n        set: {operation: agent}\n',
+  );
+  const r = spawnSync(AGENTMETER_BIN, ['--check-config', file], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 1, `${r.stdout}${r.stderr}`);
+  assert.ok(
+    r.stderr.includes(`${file}:5:23: processors.genai.rules[0].match.kind: unknown span kind "sever"`),
+    r.stderr,
+  );
+  const good = path.join(dir, 'good.yaml');
+  writeFileSync(good, `processors:\n  genai:\n    rule_files: ['${PRESET}']\n`);
+  const g = spawnSync(AGENTMETER_BIN, ['--check-config', good], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(g.status, 0, `${g.stdout}${g.stderr}`);
+});
+
+test('a preset rule makes a plain LangChain chain an agent; SIGHUP applies an edited rule', async () => {
+  const c = await startCollector({
+    extra: `processors:
+  genai:
+    trace_wait: 1s
+    rule_files: ['${PRESET}']
+pricing:
+  builtin: false
+  models:
+    gpt-4o-mini: { input: 0.15, output: 0.6 }
+`,
+  });
+  const exporter = new OTLPTraceExporter({ url: `http://127.0.0.1:${c.httpPort}/v1/traces` });
+  const provider = fw.makeProvider(exporter, 'chain-svc');
+  const run = async (name) => {
+    await fw.lcelChain(provider, fake, name);
+    await provider.forceFlush();
+  };
+  const until = async (pred, what) => {
+    const r = await waitFor(async () => {
+      const s = await c.scrape();
+      return pred(s.m) ? s.m : undefined;
+    }, { timeoutMs: 15000, interval: 100 });
+    assert.ok(r, `${what}:\n${(await c.scrape()).text}\n${c.output}`);
+    return r;
+  };
+  try {
+    await run('support-chain');
+    let m = await until(
+      (x) => x.get('agent_request_inference_calls_count', { agent_name: 'support-chain' }) === 1,
+      'the chain never became an agent request',
+    );
+    const a = { agent_name: 'support-chain' };
+    assert.equal(m.get('agent_requests_total', { ...a, status: 'success' }), 1);
+    assert.equal(m.get('model_inference_calls_total', { ...a, model_id: fw.MODEL }), 1);
+    assert.equal(m.get('agent_token_usage_total', { ...a, model_id: fw.MODEL, token_type: 'input' }), 100);
+    assert.equal(m.get('agent_token_usage_total', { ...a, model_id: fw.MODEL, token_type: 'output' }), 20);
+    assert.equal(m.get('agent_request_tokens_sum', a), 120);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: RULE, operation: 'agent' }), 1);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'builtin', operation: 'inference' }), 1);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'builtin', operation: 'none' }), 1);
+
+    // An inline rule comes before the file's: this chain is "billing" now.
+    const base = readFileSync(c.configPath, 'utf8');
+    const inline = `    rules:
+      - name: billing
+        match: {root: true, span_name: 'billing-*'}
+        set: {operation: agent, agent_name: {span_name: true, regex: '^billing-(.*)$'}}
+`;
+    writeFileSync(c.configPath, base.replace('    rule_files:', () => `${inline}    rule_files:`));
+    c.child.kill('SIGHUP');
+    assert.ok(await waitFor(() => /2 classification rules/.test(c.output)), `no reload logged:\n${c.output}`);
+    await run('billing-eu');
+    m = await until(
+      (x) => x.get('agent_request_inference_calls_count', { agent_name: 'eu' }) === 1,
+      'the edited rule did not apply',
+    );
+    assert.equal(m.get('agent_requests_total', { agent_name: 'eu', status: 'success' }), 1);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'rule:billing', operation: 'agent' }), 1);
+    assert.equal(m.get('agent_requests_total', { ...a, status: 'success' }), 1, 'earlier series stay');
+
+    // A bad rule is refused with its position; the running rules stay.
+    const cfgText = readFileSync(c.configPath, 'utf8');
+    writeFileSync(c.configPath, cfgText.replace("span_name: 'billing-*'", 'span_name: []'));
+    c.child.kill('SIGHUP');
+    assert.ok(
+      await waitFor(() =>
+        /reload rejected, keeping the running config: .*:\d+:\d+: processors\.genai\.rules\[0\]\.match\.span_name: expected a string or a non-empty list/.test(
+          c.output,
+        ),
+      ),
+      `no rejection logged:\n${c.output}`,
+    );
+    await run('billing-us');
+    await until(
+      (x) => x.get('agent_requests_total', { agent_name: 'us', status: 'success' }) === 1,
+      'the running rules did not stay after a rejected reload',
+    );
+  } finally {
+    await provider.shutdown();
+    const exit = await c.stop();
+    assert.equal(exit.code, 0, c.output);
+  }
+});
