@@ -2,14 +2,15 @@
 # install-deps.sh [--test] - install the Debian 12 packages agentmeter needs,
 # only those that are missing (dpkg-query per package). Without --test: the
 # build dependencies; with --test: also what scripts/test.sh needs (clang +
-# sanitizer runtime, promtool, node + npm, curl, clang-format).
+# sanitizer runtime, promtool, node + npm, curl, clang-format, lintian for
+# the .deb).
 # As root it runs apt-get; otherwise it prints the sudo command and fails if
 # anything is missing. Exit 0 when everything is present.
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libnanopb-dev nanopb libxxhash-dev libcmocka-dev
     libyaml-dev zlib1g-dev libssl-dev libnghttp2-dev libcurl4-openssl-dev libsnappy-dev)
-test_pkgs=(clang libclang-rt-14-dev clang-format prometheus victoria-metrics nodejs npm curl nghttp2-client openssl systemd python3-yaml python3-prometheus-client)
+test_pkgs=(clang libclang-rt-14-dev clang-format prometheus victoria-metrics nodejs npm curl nghttp2-client openssl systemd python3-yaml python3-prometheus-client lintian)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" == "--test" ]]; then

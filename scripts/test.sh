@@ -10,6 +10,8 @@
 #   4c. tests/scaleout: replicas behind a load-balancing splitter into real
 #       Prometheus and VictoriaMetrics (against build/agentmeter, ~40 s);
 #   4d. tests/ops/run.sh: the operator's kit in deploy/ (promtool, live Prometheus);
+#   4e. the .deb (cmake --build build --target package), inspected by
+#       tests/package/check.sh (dpkg-deb, scratch root, maintainer scripts, lintian);
 #   4e. scripts/bench.sh --quick: the benchmark's count checker on build/agentmeter;
 #   5. scripts/checksrc.sh.
 # Stops at the first failing stage (KEEP_GOING=1 runs them all), prints
@@ -202,6 +204,21 @@ if nice scripts/bench.sh --quick --no-build; then
 else
     failed=$((failed + 1))
     stage_failed "scripts/bench.sh --quick"
+fi
+
+step "Debian package (cmake --build build --target package; tests/package/check.sh)"
+rc=0
+if cmake --build build --target package 2>&1 | tail -5; then
+    tests/package/check.sh build 2>&1 | tee "$logdir/package.log" || rc=$?
+else
+    rc=1
+    echo "0 passed, 1 failed" >"$logdir/package.log"
+fi
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$logdir/package.log" | tail -1 || true)
+passed=$((passed + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"${line:-0 passed}")))
+failed=$((failed + $(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"${line:-x 1 failed}")))
+if [[ $rc -ne 0 ]]; then
+    stage_failed "Debian package"
 fi
 
 step "checksrc"
