@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 
+import { request, scrape, waitFor } from '../e2e/lib.mjs';
+import { agentRequest } from '../e2e/pb.mjs';
+
 export { request, scrape, startCollector, waitFor } from '../e2e/lib.mjs';
 
 // RELIABILITY_LONG=1 selects the long forms (minutes, 10^6-sized floods);
@@ -42,6 +45,25 @@ export async function assertUnchanged(c, before, what) {
   assert.equal(s.status, 200, `${what}: /metrics answered ${s.status}`);
   assert.deepEqual(derived(s.m), before, `${what}: a derived metric changed`);
   return s.m;
+}
+
+// Export one valid invoke_agent span of `agent` and wait until /metrics
+// shows it; resolves the derived snapshot then (the baseline hostile input
+// must leave unchanged).
+export async function baseline(c, agent = 'baseline-bot') {
+  const r = await request(c.httpPort, {
+    method: 'POST',
+    path: '/v1/traces',
+    headers: { 'Content-Type': 'application/x-protobuf' },
+    body: agentRequest(agent, 500),
+  });
+  assert.equal(r.status, 200, 'baseline export');
+  const m = await waitFor(async () => {
+    const s = (await scrape(c.promPort)).m;
+    return s.get('agent_requests_total', { agent_name: agent, status: 'success' }) === 1 ? s : undefined;
+  });
+  assert.ok(m, 'the baseline export never showed up in /metrics');
+  return derived(m);
 }
 
 // Send `chunks` (Buffers, or {delayMs} pauses) on a fresh connection and
