@@ -74,7 +74,7 @@ if [[ "${FUZZ_MERGE:-0}" == 1 ]]; then
 fi
 
 echo "fuzz.sh: $target ${seconds}s, log $log"
-grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::peak_rss_mb|^Done [0-9]+ runs' \
+grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units|^stat::peak_rss_mb|^Done [0-9]+ runs' \
     "$log" || true
 if [[ $rc -ne 0 ]]; then
     echo "fuzz.sh: $target FAILED (rc $rc); inputs in $crashes:" >&2
