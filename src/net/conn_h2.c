@@ -163,6 +163,11 @@ static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
     }
     if (status == 0 && r->grpc) {
         status = grpc_to_http(c, r, &q, &why);
+    } else if (status == 0 && q.body_len > c->srv->opts.max_body_bytes) {
+        /* the session's cap has room for a gRPC prefix; plain OTLP/HTTP has none */
+        on_limit(c, AM_H2_LIMIT_BODY_BYTES);
+        status = 413;
+        why = "request body exceeds max_request_body_size";
     } else if (status == 0 && c->srv->opts.h2_only) {
         status = 415;
         why = "this listener speaks gRPC: use content-type application/grpc";

@@ -39,6 +39,7 @@ struct fixture {
     struct am_router *router;
     pthread_t th;
     int observed;
+    int last_status;
 };
 
 static void echo(void *ud, const struct am_http_request *req, struct am_http_response *resp)
@@ -60,9 +61,10 @@ static void ok(void *ud, const struct am_http_request *req, struct am_http_respo
 
 static void observe(void *ud, const struct am_http_request *req, int status)
 {
+    struct fixture *f = ud;
     (void)req;
-    (void)status;
-    __atomic_fetch_add((int *)ud, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->last_status, status, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&f->observed, 1, __ATOMIC_RELEASE);
 }
 
 static void *run_loop(void *arg)
@@ -103,11 +105,12 @@ static int setup(void **st)
                                   .max_header_bytes = MAX_HEAD,
                                   .read_timeout_ns = READ_TIMEOUT_NS,
                                   .max_connections = MAX_CONNS,
+                                  .h2c = true,
                                   .arena_budget_bytes = 1 << 16};
     f->router = am_router_create();
     am_router_add(f->router, AM_HTTP_POST, "/echo", echo, NULL);
     am_router_add(f->router, AM_HTTP_GET, "/ok", ok, NULL);
-    am_router_set_observer(f->router, observe, &f->observed);
+    am_router_set_observer(f->router, observe, f);
     f->loop = am_loop_create(NULL);
     f->l = am_listener_open("127.0.0.1:0", &why);
     if (f->l == NULL || f->loop == NULL) {
@@ -337,6 +340,57 @@ static void test_server_oversized_length_is_413_before_body(void **st)
     close(fd);
 }
 
+/* HTTP/2 prior knowledge: preface, SETTINGS, POST /echo, one DATA frame of
+ * n bytes ending the stream. */
+static void h2_post_echo(int fd, size_t n)
+{
+    static const uint8_t head[] = {
+        'P', 'R', 'I', ' ', '*', ' ', 'H', 'T', 'T', 'P', '/', '2', '.', '0', '\r', '\n',
+        '\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n',
+        0, 0, 0, 4, 0, 0, 0, 0, 0,                        /* SETTINGS */
+        0, 0, 12, 1, 4, 0, 0, 0, 1,                       /* HEADERS, END_HEADERS */
+        0x83, 0x86, 0x04, 5, '/', 'e', 'c', 'h', 'o', 0x41, 1, 'a',
+    };
+    uint8_t data[9 + MAX_BODY + 16];
+    assert_true(n <= MAX_BODY + 16);
+    data[0] = 0;
+    data[1] = (uint8_t)(n >> 8);
+    data[2] = (uint8_t)n;
+    data[3] = 0; /* DATA */
+    data[4] = 1; /* END_STREAM */
+    memcpy(data + 5, "\0\0\0\1", 4);
+    memset(data + 9, 'x', n);
+    assert_int_equal(write(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+    assert_int_equal(write(fd, data, 9 + n), (ssize_t)(9 + n));
+}
+
+static int wait_observed(const struct fixture *f, int want)
+{
+    uint64_t end = now_ms() + DEADLINE_MS;
+    while (__atomic_load_n(&f->observed, __ATOMIC_ACQUIRE) != want && now_ms() < end) {
+        poll(NULL, 0, 5);
+    }
+    return __atomic_load_n(&f->observed, __ATOMIC_ACQUIRE);
+}
+
+/* Over HTTP/2 the session's body cap leaves room for a gRPC prefix; a plain
+ * request one byte over max_body_bytes must still be 413, and counted. */
+static void test_server_h2_body_over_cap_is_413(void **st)
+{
+    struct fixture *f = *st;
+    int fd = client(f);
+    h2_post_echo(fd, MAX_BODY);
+    assert_int_equal(wait_observed(f, 1), 1);
+    assert_int_equal(__atomic_load_n(&f->last_status, __ATOMIC_RELAXED), 200);
+    close(fd);
+    fd = client(f);
+    h2_post_echo(fd, MAX_BODY + 1);
+    assert_int_equal(wait_observed(f, 2), 2);
+    assert_int_equal(__atomic_load_n(&f->last_status, __ATOMIC_RELAXED), 413);
+    assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, bodies_too_large), 1), 1);
+    close(fd);
+}
+
 static void test_server_bad_requests_get_400_431_and_close(void **st)
 {
     struct fixture *f = *st;
@@ -497,6 +551,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_pipelined_and_chunked_answer_in_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_server_h2_body_over_cap_is_413, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_expect_continue_sends_100_first, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_oversized_length_is_413_before_body, setup,
