@@ -344,11 +344,10 @@ static void test_server_oversized_length_is_413_before_body(void **st)
  * n bytes ending the stream. */
 static void h2_post_echo(int fd, size_t n)
 {
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     static const uint8_t head[] = {
-        'P', 'R', 'I', ' ', '*', ' ', 'H', 'T', 'T', 'P', '/', '2', '.', '0', '\r', '\n',
-        '\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n',
-        0, 0, 0, 4, 0, 0, 0, 0, 0,                        /* SETTINGS */
-        0, 0, 12, 1, 4, 0, 0, 0, 1,                       /* HEADERS, END_HEADERS */
+        0,    0,    0,    4, 0,   0,   0,   0,   0, /* SETTINGS */
+        0,    0,    12,   1, 4,   0,   0,   0,   1, /* HEADERS, END_HEADERS */
         0x83, 0x86, 0x04, 5, '/', 'e', 'c', 'h', 'o', 0x41, 1, 'a',
     };
     uint8_t data[9 + MAX_BODY + 16];
@@ -360,6 +359,7 @@ static void h2_post_echo(int fd, size_t n)
     data[4] = 1; /* END_STREAM */
     memcpy(data + 5, "\0\0\0\1", 4);
     memset(data + 9, 'x', n);
+    send_str(fd, preface);
     assert_int_equal(write(fd, head, sizeof(head)), (ssize_t)sizeof(head));
     assert_int_equal(write(fd, data, 9 + n), (ssize_t)(9 + n));
 }
