@@ -7,8 +7,8 @@
 #                                                         and the static agentmeter user
 #   /etc/agentmeter/agentmeter.yaml                       conffile (deploy/agentmeter.yaml)
 #   /usr/share/agentmeter/pricing.yaml                    the list prices compiled in
-#   /usr/share/agentmeter/deploy/                         the operator's kit: prometheus,
-#                                                         grafana, kubernetes, docker, scale-out
+#   /usr/share/agentmeter/deploy/                         the operator's kit: every directory
+#                                                         of deploy/ (prometheus, grafana, ...)
 #   /usr/share/doc/agentmeter/                            copyright, changelog, guides
 #   /usr/share/man/man1/                                  agentmeter.1, agentmeter-loadgen.1
 # Maintainer scripts (cmake/debian/): the system user and group agentmeter,
@@ -48,8 +48,16 @@ install(FILES deploy/agentmeter.yaml DESTINATION /etc/agentmeter
     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 install(FILES deploy/pricing.yaml DESTINATION share/agentmeter
     PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-install(DIRECTORY deploy/prometheus deploy/grafana deploy/kubernetes deploy/docker deploy/scale-out
-    deploy/systemd DESTINATION share/agentmeter/deploy
+# Every directory of deploy/ (rules, alerts, dashboards, manifests, scale-out,
+# rule presets, ...): a directory added there is packaged without a change here.
+file(GLOB AM_DEPLOY_ALL LIST_DIRECTORIES true CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/deploy/*)
+set(AM_DEPLOY_DIRS)
+foreach(p ${AM_DEPLOY_ALL})
+    if(IS_DIRECTORY ${p})
+        list(APPEND AM_DEPLOY_DIRS ${p})
+    endif()
+endforeach()
+install(DIRECTORY ${AM_DEPLOY_DIRS} DESTINATION share/agentmeter/deploy
     FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ
     DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
                           WORLD_READ WORLD_EXECUTE)

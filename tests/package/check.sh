@@ -83,7 +83,8 @@ r=$tmp/root
 dpkg-deb -x "$deb" "$r"
 check "/etc/agentmeter/agentmeter.yaml is deploy/agentmeter.yaml" cmp "$r/etc/agentmeter/agentmeter.yaml" deploy/agentmeter.yaml
 check "/usr/share/agentmeter/pricing.yaml is deploy/pricing.yaml" cmp "$r/usr/share/agentmeter/pricing.yaml" deploy/pricing.yaml
-for d in prometheus grafana kubernetes docker scale-out systemd; do
+for d in deploy/*/; do
+    d=$(basename "$d")
     check "deploy kit: $d identical" diff -r "deploy/$d" "$r/usr/share/agentmeter/deploy/$d"
 done
 check "agentmeter --version says $version" bash -c "[[ \$('$r/usr/bin/agentmeter' --version) == 'agentmeter $version' ]]"
