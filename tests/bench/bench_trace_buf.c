@@ -7,6 +7,12 @@
  * store, as the daemon does. Deterministic: run it under callgrind for
  * instructions per span. Usage: bench_trace_buf [assembly|derive] [batches]
  * [max_pending_spans]   (defaults: assembly 400 65536)
+ *
+ * Mode "bigtrace" [spans] [max_pending_spans] compares the cost per span of
+ * one trace of `spans` spans (default 30,000) arriving children first (an
+ * invoke_agent root, 100 intermediate spans, chats under them; requests of
+ * 512) with that of as many unrelated one-span traces, and counts how many
+ * chats of the big trace were attributed to its agent.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,8 +175,130 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ---- bigtrace: one large trace children first vs unrelated spans -------- */
+
+struct count_ctx {
+    struct ctx c;
+    unsigned long planner_calls; /* inference calls labelled agent_name=planner */
+};
+
+static void sink_count(void *ud, const struct am_obs *obs, size_t n)
+{
+    struct count_ctx *cc = ud;
+    for (size_t i = 0; i < n; i++) {
+        if (obs[i].metric == AM_M_MODEL_INFERENCE_CALLS_TOTAL &&
+            am_str_eq(obs[i].labels[0], AM_STR("planner"))) {
+            cc->planner_calls += (unsigned long)obs[i].value;
+        }
+    }
+    sink_apply(&cc->c, obs, n);
+}
+
+#define INTERMEDIATES 100
+
+/* Span k of the big trace in arrival order: chats, then intermediates, then the root. */
+static void big_span(struct ts_span *t, unsigned k, unsigned n, bool unrelated)
+{
+    static const struct ts_attr chat[] = {TS_S("gen_ai.operation.name", "chat"),
+                                          TS_S("gen_ai.request.model", "gpt-4o"),
+                                          TS_I("gen_ai.usage.input_tokens", 100),
+                                          TS_I("gen_ai.usage.output_tokens", 10),
+                                          {NULL, 0, NULL, 0, 0}};
+    static const struct ts_attr own[] = {TS_S("gen_ai.operation.name", "chat"),
+                                         TS_S("gen_ai.agent.name", "planner"),
+                                         TS_S("gen_ai.request.model", "gpt-4o"),
+                                         TS_I("gen_ai.usage.input_tokens", 100),
+                                         TS_I("gen_ai.usage.output_tokens", 10),
+                                         {NULL, 0, NULL, 0, 0}};
+    static const struct ts_attr http[] = {TS_S("http.request.method", "GET"),
+                                          {NULL, 0, NULL, 0, 0}};
+    static const struct ts_attr root[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
+                                          TS_S("gen_ai.agent.name", "planner"),
+                                          {NULL, 0, NULL, 0, 0}};
+    unsigned chats = n - INTERMEDIATES - 1;
+    uint64_t sid = 1000 + k, parent;
+    ts_span_init(t, "bench-svc");
+    memset(t->span.trace_id, 0, 16);
+    t->span.trace_id[0] = 0xb1;
+    if (unrelated) {
+        memcpy(t->span.trace_id + 4, &k, sizeof(k));
+        ts_span_add_all(t, own);
+    } else if (k < chats) {
+        parent = 1000 + chats + k % INTERMEDIATES;
+        memcpy(t->span.parent_span_id, &parent, 8);
+        t->span.has_parent = true;
+        ts_span_add_all(t, chat);
+    } else if (k < n - 1) {
+        parent = 1000 + n - 1;
+        memcpy(t->span.parent_span_id, &parent, 8);
+        t->span.has_parent = true;
+        ts_span_add_all(t, http);
+    } else {
+        ts_span_add_all(t, root);
+    }
+    memcpy(t->span.span_id, &sid, 8);
+    t->span.start_ns = 1700000000000000000ull;
+    t->span.end_ns = t->span.start_ns + 1000000ull;
+}
+
+/* CPU ns per span for one shape; *planner gets the chats attributed to planner. */
+static double shape_run(unsigned n, size_t max_pending, bool unrelated, unsigned long *planner)
+{
+    struct am_series_opts so = {.shards = 1};
+    struct count_ctx cc = {{am_series_create(&so), 0, 0}, 0};
+    struct am_obs_sink sink = {sink_count, &cc};
+    struct am_trace_buf_opts to = {.shards = 64,
+                                   .trace_wait_ns = 10ull * 1000000000ull,
+                                   .max_pending_spans = max_pending};
+    struct am_trace_buf *tb = am_trace_buf_create(&to);
+    struct am_derive_opts d = {.pricing = NULL, .semconv_metrics = false};
+    struct ts_span *spans = am_xcalloc(n, sizeof(*spans));
+    struct am_span_facts f;
+    uint64_t now = 1000000000ull;
+    for (unsigned k = 0; k < n; k++) {
+        big_span(&spans[k], k, n, unrelated);
+    }
+    double t0 = cpu_s();
+    for (unsigned k = 0; k < n; k += SPANS) {
+        cc.c.wall_ns = am_clock_wall(am_clock_system());
+        for (unsigned j = k; j < n && j < k + SPANS; j++) {
+            am_classify(&spans[j].span, &f);
+            am_trace_buf_add(tb, &d, &spans[j].span, &f, now, &sink);
+        }
+        now += 2000000ull;
+    }
+    now += 11ull * 1000000000ull;
+    am_trace_buf_tick(tb, &d, now, &sink); /* finish: per-interaction sums */
+    double t1 = cpu_s();
+    *planner = cc.planner_calls;
+    am_trace_buf_destroy(tb);
+    am_series_destroy(cc.c.series);
+    am_free(spans);
+    return (t1 - t0) * 1e9 / n;
+}
+
+static int bigtrace(int argc, char **argv)
+{
+    unsigned n = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 30000;
+    size_t max_pending = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 1000000;
+    unsigned long big_planner = 0, unrel_planner = 0;
+    if (n < INTERMEDIATES + 2) {
+        return 2;
+    }
+    double unrel = shape_run(n, max_pending, true, &unrel_planner);
+    double big = shape_run(n, max_pending, false, &big_planner);
+    printf("{\"mode\": \"bigtrace\", \"spans\": %u, \"max_pending_spans\": %zu, "
+           "\"unrelated_ns_per_span\": %.1f, \"bigtrace_ns_per_span\": %.1f, \"ratio\": %.2f, "
+           "\"chats\": %u, \"chats_attributed\": %lu}\n",
+           n, max_pending, unrel, big, big / unrel, n - INTERMEDIATES - 1, big_planner);
+    return big_planner == n - INTERMEDIATES - 1 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "bigtrace") == 0) {
+        return bigtrace(argc, argv);
+    }
     bool assembly = argc < 2 || strcmp(argv[1], "derive") != 0;
     unsigned batches = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 400;
     size_t max_pending = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 65536;
