@@ -39,6 +39,7 @@ struct am_config {
     /* processors.genai */
     uint64_t trace_wait_ns;
     uint64_t max_pending_spans;
+    uint64_t max_spans_per_trace;
     uint64_t conversation_idle_timeout_ns;
     uint64_t max_open_conversations;
     uint64_t quality_window_ns;

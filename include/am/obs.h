@@ -80,6 +80,7 @@ enum am_metric {
     AM_M_SELF_SPANS_WAITING,                /* (none) gauge: spans waiting for their agent */
     AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL,    /* reason */
     AM_M_SELF_AGENT_FALLBACK_TOTAL,         /* reason */
+    AM_M_SELF_SPANS_LATE_TOTAL,             /* (none): after their interaction was observed */
     AM_M_SELF_CONVERSATIONS_OPEN,           /* (none) gauge */
     AM_M_SELF_CONVERSATIONS_EVICTED_TOTAL,  /* reason */
     AM_M_SELF_SPANS_CLASSIFIED_TOTAL,       /* by (builtin, rule:NAME), operation */

@@ -32,7 +32,8 @@
 struct am_trace_buf_opts {
     unsigned shards;                       /* >= 1 */
     uint64_t trace_wait_ns;                /* processors.genai.trace_wait */
-    size_t max_pending_spans;              /* 0 = unlimited */
+    size_t max_pending_spans;              /* all shards together; 0 = unlimited */
+    size_t max_spans_per_trace;            /* 0 = unlimited */
     struct am_str escalation_attribute;    /* empty = none (copied) */
     const struct am_str *escalation_tools; /* copied */
     size_t escalation_tool_count;
@@ -41,10 +42,12 @@ struct am_trace_buf_opts {
 };
 
 struct am_trace_buf_stats {
-    size_t traces;  /* traces held */
-    size_t spans;   /* span skeletons held */
-    size_t waiting; /* spans (and evaluations) waiting for an agent */
-    size_t bytes;   /* heap held, by the module's own accounting */
+    size_t traces;          /* traces held */
+    size_t spans;           /* span skeletons held */
+    size_t waiting;         /* spans (and evaluations) waiting for an agent */
+    size_t tombstones;      /* traces finished at once, kept for trace_wait */
+    size_t tombstone_spans; /* their span ids */
+    size_t bytes;           /* heap held, by the module's own accounting */
 };
 
 struct am_trace_buf;
@@ -63,6 +66,22 @@ void am_trace_buf_configure(struct am_trace_buf *tb, const struct am_trace_buf_o
 void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *dopts,
                       const struct am_span *span, const struct am_span_facts *facts,
                       uint64_t now_ns, const struct am_obs_sink *sink);
+
+/* How add_batch classifies a span: am_classify plus what the caller adds. */
+typedef void (*am_trace_buf_classify_cb)(void *ud, const struct am_span *span,
+                                         struct am_span_facts *out);
+
+/* The spans of one request, classified (by classify, or am_classify when
+ * NULL) and added as am_trace_buf_add does, but each shard is locked once
+ * for all of its spans, and at the end of a shard's spans every trace of the
+ * batch whose root has arrived and that has no waiting span is finished at
+ * once: its per-interaction metrics observed, a tombstone kept for
+ * trace_wait (a re-sent span is ignored, a late one derived with its agent
+ * and counted in agentmeter_spans_late_total). Span views are not kept. */
+void am_trace_buf_add_batch(struct am_trace_buf *tb, const struct am_derive_opts *dopts,
+                            const struct am_span *const *spans, size_t n,
+                            am_trace_buf_classify_cb classify, void *classify_ud, uint64_t now_ns,
+                            const struct am_obs_sink *sink);
 
 /* One gen_ai.evaluation.result carried by a log record: its agent is that
  * of span (trace_id, span_id), waiting for it like a span. trace_id NULL (no

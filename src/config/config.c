@@ -168,6 +168,8 @@ static const struct am_binding config_rows[] = {
           "how long a span waits for its invoke_agent ancestor"),
     VALUE("processors.genai.max_pending_spans", AM_CT_U64, C(max_pending_spans), "1000000", 1,
           100000000, "spans waiting for an ancestor, at most"),
+    VALUE("processors.genai.max_spans_per_trace", AM_CT_U64, C(max_spans_per_trace), "100000", 1,
+          100000000, "spans of one trace held for assembly, at most (more are derived at once)"),
     VALUE("processors.genai.conversation_idle_timeout", AM_CT_DURATION,
           C(conversation_idle_timeout_ns), "30m", SEC, 168 * HOUR,
           "a conversation with no new turn for this long is finished"),

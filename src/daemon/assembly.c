@@ -44,6 +44,7 @@ static void tb_opts(const struct am_config *cfg, struct am_trace_buf_opts *o, st
     o->shards = shards;
     o->trace_wait_ns = cfg->trace_wait_ns;
     o->max_pending_spans = cfg->max_pending_spans;
+    o->max_spans_per_trace = cfg->max_spans_per_trace;
     o->escalation_attribute = am_str_from(cfg->escalation_attribute);
     o->escalation_tools = tools;
     o->escalation_tool_count = cfg->escalation_tool_count;

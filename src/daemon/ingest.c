@@ -337,47 +337,121 @@ static void classify(const struct am_rules *rules, struct ancestry *an, const st
     }
 }
 
+/* What classification needs across a batch: the rules, the ancestry
+ * index, the tallies, and the evaluations rules found (added after the
+ * batch: the callback runs under a trace_buf shard lock). */
+struct batch_ctx {
+    struct am_worker *w;
+    const struct am_rules *rules;
+    struct ancestry an;
+    struct tally tally;
+    struct am_str mattr;
+    size_t adjusted[AM_ADJ_ATTRIBUTE + 1];
+    struct pending_eval *evals;
+    bool evals_lost; /* the arena could not hold one: a second pass finds them */
+};
+
+struct pending_eval {
+    struct pending_eval *next;
+    const struct am_span *span;
+    struct am_str service;
+    struct am_eval eval;
+};
+
+static void classify_span(void *ud, const struct am_span *span, struct am_span_facts *facts)
+{
+    struct batch_ctx *c = ud;
+    struct am_rule_hit hit;
+    classify(c->rules, &c->an, span, facts, &hit);
+    tally_add(c->w, &c->tally, facts, &hit);
+    am_signals_stream(span, facts);
+    c->adjusted[am_signals_sampling(span, c->mattr, facts)]++;
+    if (hit.evaluation && !c->evals_lost) {
+        struct pending_eval *e = am_arena_alloc(c->an.arena, sizeof(*e));
+        if (e == NULL) {
+            c->evals_lost = true;
+            return;
+        }
+        *e = (struct pending_eval){c->evals, span, facts->service_name, hit.eval};
+        c->evals = e;
+    }
+}
+
+static bool eval_recorded(const struct batch_ctx *c, const struct am_span *span)
+{
+    for (const struct pending_eval *e = c->evals; e != NULL; e = e->next) {
+        if (e->span == span) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Evaluations carried by spans (rules): each finds its agent through its span. */
+static void add_rule_evals(struct batch_ctx *c, const struct am_span *const *spans, size_t n,
+                           uint64_t now)
+{
+    struct am_trace_buf *tb = c->w->d->trace_buf;
+    for (const struct pending_eval *e = c->evals; e != NULL; e = e->next) {
+        am_trace_buf_add_eval(tb, e->span->trace_id, e->span->span_id, e->service, &e->eval, now,
+                              &c->w->sink);
+    }
+    for (size_t i = 0; c->evals_lost && i < n; i++) {
+        struct am_span_facts facts;
+        struct am_rule_hit hit;
+        am_classify(spans[i], &facts);
+        struct am_match_view v = {
+            .span = spans[i], .has_genai_ancestor = has_genai_ancestor, .ud = &c->an};
+        am_rules_apply(c->rules, &v, &facts, &hit);
+        if (hit.evaluation && !eval_recorded(c, spans[i])) {
+            am_trace_buf_add_eval(tb, spans[i]->trace_id, spans[i]->span_id, facts.service_name,
+                                  &hit.eval, now, &c->w->sink);
+        }
+    }
+}
+
 /* Spans whose end precedes their start cannot give a duration: they are
- * rejected (partial success) and every other span goes to trace assembly,
- * which derives it now or when its agent is known. A rule's evaluation
- * follows its span into assembly and finds its agent through it. */
+ * rejected (partial success) and every other span goes to trace assembly
+ * as one batch (each trace_buf shard locked once; traces complete in the
+ * request finished at once), classified by classify_span as it goes in,
+ * derived now or when its agent is known. Without arena room for the span
+ * list, span by span. */
 static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *batch,
                            struct am_arena *arena, const struct am_derive_opts *opts)
 {
-    size_t rejected = 0;
-    size_t adjusted[AM_ADJ_ATTRIBUTE + 1] = {0};
-    struct am_str mattr = am_str_from(w->d->cfg.sampling_multiplier_attribute);
+    size_t rejected = 0, n = 0;
     uint64_t now = am_clock_mono(am_loop_clock(w->loop));
-    const struct am_rules *rules = atomic_load_explicit(&w->d->rules, memory_order_acquire);
-    struct ancestry an = {.batch = batch, .arena = arena};
-    struct tally tally;
-    memset(&tally, 0, sizeof(tally));
+    struct batch_ctx c = {
+        .w = w,
+        .rules = atomic_load_explicit(&w->d->rules, memory_order_acquire),
+        .an = {.batch = batch, .arena = arena},
+        .mattr = am_str_from(w->d->cfg.sampling_multiplier_attribute),
+    };
+    const struct am_span **spans = am_arena_alloc(arena, batch->span_count * sizeof(*spans) + 1);
     w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
     for (size_t i = 0; i < batch->span_count; i++) {
         const struct am_span *span = &batch->spans[i];
         if (span->end_ns < span->start_ns) {
             rejected++;
-            continue;
-        }
-        struct am_span_facts facts;
-        struct am_rule_hit hit;
-        classify(rules, &an, span, &facts, &hit);
-        tally_add(w, &tally, &facts, &hit);
-        am_signals_stream(span, &facts);
-        adjusted[am_signals_sampling(span, mattr, &facts)]++;
-        am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
-        if (hit.evaluation) {
-            am_trace_buf_add_eval(w->d->trace_buf, span->trace_id, span->span_id,
-                                  facts.service_name, &hit.eval, now, &w->sink);
+        } else if (spans != NULL) {
+            spans[n++] = span;
+        } else {
+            struct am_span_facts facts;
+            classify_span(&c, span, &facts);
+            am_trace_buf_add(w->d->trace_buf, opts, span, &facts, now, &w->sink);
+            add_rule_evals(&c, NULL, 0, now);
+            c.evals = NULL;
         }
     }
+    am_trace_buf_add_batch(w->d->trace_buf, opts, spans, n, classify_span, &c, now, &w->sink);
+    add_rule_evals(&c, spans, n, now);
     for (int src = AM_ADJ_THRESHOLD; src <= AM_ADJ_ATTRIBUTE; src++) {
-        if (adjusted[src] > 0) {
+        if (c.adjusted[src] > 0) {
             count(w, AM_M_SELF_SPANS_ADJUSTED_TOTAL,
-                  am_signals_source_name((enum am_adjust_source)src), (double)adjusted[src]);
+                  am_signals_source_name((enum am_adjust_source)src), (double)c.adjusted[src]);
         }
     }
-    tally_flush(w, &tally, rules);
+    tally_flush(w, &c.tally, c.rules);
     w->wall_ns = 0;
     return rejected;
 }

@@ -20,14 +20,12 @@ static void rules_fini(struct rules *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void rules_set(struct rules *r, const struct am_trace_buf_opts *o, unsigned nshards)
+static void rules_set(struct rules *r, const struct am_trace_buf_opts *o)
 {
     rules_fini(r);
     r->wait_ns = o->trace_wait_ns;
-    r->max_per_shard = o->max_pending_spans ? o->max_pending_spans / nshards : 0;
-    if (o->max_pending_spans > 0 && r->max_per_shard == 0) {
-        r->max_per_shard = 1;
-    }
+    r->max_total = o->max_pending_spans;
+    r->max_per_trace = o->max_spans_per_trace;
     if (o->escalation_attribute.len > 0) {
         r->esc_attr = am_str_dup(o->escalation_attribute);
         r->esc_attr_len = o->escalation_attribute.len;
@@ -46,9 +44,9 @@ struct am_trace_buf *am_trace_buf_create(const struct am_trace_buf_opts *opts)
     tb->nshards = opts->shards ? opts->shards : 1;
     tb->shards = am_xcalloc(tb->nshards, sizeof(*tb->shards));
     for (unsigned i = 0; i < tb->nshards; i++) {
-        pthread_mutex_init(&tb->shards[i].mu, NULL);
+        tb_shard_init(&tb->shards[i]);
     }
-    rules_set(&tb->rules, opts, tb->nshards);
+    rules_set(&tb->rules, opts);
     tb->conv = opts->conv;
     tb->quality = opts->quality;
     return tb;
@@ -65,8 +63,7 @@ void am_trace_buf_destroy(struct am_trace_buf *tb)
             tb_trace_free(s, s->head);
         }
         tb_itab_fini(s);
-        am_free(s->tab);
-        pthread_mutex_destroy(&s->mu);
+        tb_shard_fini(s);
     }
     rules_fini(&tb->rules);
     am_free(tb->shards);
@@ -78,7 +75,7 @@ void am_trace_buf_configure(struct am_trace_buf *tb, const struct am_trace_buf_o
     for (unsigned i = 0; i < tb->nshards; i++) {
         pthread_mutex_lock(&tb->shards[i].mu);
     }
-    rules_set(&tb->rules, opts, tb->nshards);
+    rules_set(&tb->rules, opts);
     for (unsigned i = tb->nshards; i-- > 0;) {
         pthread_mutex_unlock(&tb->shards[i].mu);
     }
@@ -94,6 +91,8 @@ void am_trace_buf_stats(struct am_trace_buf *tb, struct am_trace_buf_stats *out)
         out->traces += s->ntraces;
         out->spans += s->nspans;
         out->waiting += s->nwaiting;
+        out->tombstones += s->ntombs;
+        out->tombstone_spans += s->ntomb_spans;
         out->bytes += s->bytes;
         pthread_mutex_unlock(&s->mu);
     }
@@ -101,9 +100,51 @@ void am_trace_buf_stats(struct am_trace_buf *tb, struct am_trace_buf_stats *out)
 
 /* ---- attribution --------------------------------------------------------- */
 
-/* Node i's agent: its own name, else its nearest invoke_agent ancestor's,
- * found through every intermediate span held. An evaluation node takes the
- * agent of the span it names. */
+/* The agent of node j's descendants: the nearest invoke_agent at or above
+ * j, found through every intermediate span held. */
+static void walk_up(const struct trace *t, uint32_t j, struct walk *w)
+{
+    const struct node *n = &t->nodes[j];
+    for (int depth = 0; depth < MAX_DEPTH; depth++) {
+        if (n->op == AM_OP_AGENT) {
+            *w = (struct walk){W_FOUND, n->agent, 0};
+            return;
+        }
+        if (!(n->flags & F_HAS_PARENT)) {
+            break;
+        }
+        uint32_t k = tb_node_find(t, n->parent_id);
+        if (k == NONE) {
+            *w = (struct walk){W_BREAK, 0, n->parent_id};
+            return;
+        }
+        n = &t->nodes[k];
+    }
+    *w = (struct walk){W_ROOT, 0, 0};
+}
+
+/* A span's agent given its own name (agent, 0 = none) and its parent link. */
+static void walk_parent(const struct trace *t, uint32_t agent, bool has_parent, uint64_t parent,
+                        struct walk *w)
+{
+    if (agent != 0) {
+        *w = (struct walk){W_FOUND, agent, 0};
+        return;
+    }
+    if (!has_parent) {
+        *w = (struct walk){W_ROOT, 0, 0};
+        return;
+    }
+    uint32_t k = tb_node_find(t, parent);
+    if (k == NONE) {
+        *w = (struct walk){W_BREAK, 0, parent};
+        return;
+    }
+    walk_up(t, k, w);
+}
+
+/* Node i's agent: its own name, else its nearest invoke_agent ancestor's.
+ * An evaluation node takes the agent of the span it names. */
 static void walk_from(const struct trace *t, uint32_t i, struct walk *w)
 {
     const struct node *n = &t->nodes[i];
@@ -115,23 +156,7 @@ static void walk_from(const struct trace *t, uint32_t i, struct walk *w)
         }
         n = &t->nodes[j];
     }
-    if (n->agent != 0) {
-        *w = (struct walk){W_FOUND, n->agent, 0};
-        return;
-    }
-    for (int depth = 0; depth < MAX_DEPTH && (n->flags & F_HAS_PARENT); depth++) {
-        uint32_t j = tb_node_find(t, n->parent_id);
-        if (j == NONE) {
-            *w = (struct walk){W_BREAK, 0, n->parent_id};
-            return;
-        }
-        n = &t->nodes[j];
-        if (n->op == AM_OP_AGENT) {
-            *w = (struct walk){W_FOUND, n->agent, 0};
-            return;
-        }
-    }
-    *w = (struct walk){W_ROOT, 0, 0};
+    walk_parent(t, n->agent, (n->flags & F_HAS_PARENT) != 0, n->parent_id, w);
 }
 
 struct am_str tb_fallback_name(const struct shard *s, const struct held *h)
@@ -232,12 +257,39 @@ static void eval_hold(struct shard *s, struct trace *t, struct held *h, const st
     h->first_eval = t->ne++;
 }
 
-static void hold_waiting(struct shard *s, struct trace *t, uint32_t hi, uint64_t missing)
+/* Put records [head..tail] (linked by next_wait) in the list waiting for
+ * span id `missing`: the evaluations list when they wait for the span
+ * they name, else the ancestors list. Returns false if the list cannot be
+ * created (the caller resolves them now). */
+static bool enqueue(struct shard *s, struct trace *t, uint32_t head, uint32_t tail,
+                    uint64_t missing, bool named)
 {
+    uint32_t q = tb_waitq(s, t, missing, true);
+    if (q == NONE) {
+        return false;
+    }
+    struct waitq *w = &t->wq[q];
+    if (named) {
+        t->held[tail].next_wait = w->evals;
+        w->evals = head;
+    } else {
+        t->held[tail].next_wait = w->head;
+        w->head = head;
+        w->tail = w->tail == NONE ? tail : w->tail;
+    }
+    return true;
+}
+
+static bool hold_waiting(struct shard *s, struct trace *t, uint32_t hi, uint64_t missing,
+                         bool named)
+{
+    if (!enqueue(s, t, hi, hi, missing, named)) {
+        return false;
+    }
     t->held[hi].waiting = 1;
-    t->held[hi].wait_on = missing;
     t->waiting++;
     s->nwaiting++;
+    return true;
 }
 
 /* ---- emission ------------------------------------------------------------ */
@@ -283,26 +335,54 @@ void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, 
     s->nwaiting--;
 }
 
-/* Span sid just arrived: retry the records whose walk stopped at it. */
-static void wake(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint64_t sid,
+/* Resolve a waiting record with the walk's outcome, or move it (with the
+ * records linked after it up to tail) to the list of the next missing span. */
+static void settle(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t head,
+                   uint32_t tail, const struct walk *w, const struct am_derive_opts *d,
+                   uint64_t now_ns, const struct am_obs_sink *sink, size_t *roots)
+{
+    if (w->kind == W_BREAK && enqueue(s, t, head, tail, w->missing, false)) {
+        return; /* the whole chain moves at once: no record is visited */
+    }
+    for (uint32_t h = head, next; h != NONE; h = next) {
+        next = h == tail ? NONE : t->held[h].next_wait;
+        struct am_str agent = tb_fallback_name(s, &t->held[h]);
+        if (w->kind == W_FOUND) {
+            agent = tb_istr_view(s, w->agent);
+        } else if (w->kind == W_ROOT) {
+            (*roots)++;
+        } else {
+            tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "nomem", 1);
+        }
+        tb_held_resolve(tb, s, t, h, agent, d, now_ns, sink);
+    }
+}
+
+/* Node j just arrived: wake exactly the records waiting for its span id.
+ * Those below it take the agent of its descendants; evaluations naming it
+ * take its own agent. No other record is looked at. */
+static void wake(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t j,
                  const struct am_derive_opts *d, uint64_t now_ns, const struct am_obs_sink *sink)
 {
     size_t roots = 0;
-    for (uint32_t hi = 0; hi < t->nh && t->waiting > 0 && sid != 0; hi++) {
-        struct held *h = &t->held[hi];
-        struct walk w;
-        if (!h->waiting || h->wait_on != sid) {
-            continue;
-        }
-        walk_from(t, h->node, &w);
-        if (w.kind == W_FOUND) {
-            tb_held_resolve(tb, s, t, hi, tb_istr_view(s, w.agent), d, now_ns, sink);
-        } else if (w.kind == W_ROOT) {
-            tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, h), d, now_ns, sink);
-            roots++;
-        } else {
-            h->wait_on = w.missing;
-        }
+    if (t->waiting == 0 || t->nodes[j].span_id == 0) {
+        return;
+    }
+    uint32_t q = tb_waitq(s, t, t->nodes[j].span_id, false);
+    if (q == NONE) {
+        return;
+    }
+    struct waitq wq = t->wq[q];
+    struct walk below, own;
+    tb_waitq_take(s, t, q);
+    walk_up(t, j, &below);
+    walk_from(t, j, &own);
+    for (uint32_t h = wq.evals, next; h != NONE; h = next) {
+        next = t->held[h].next_wait;
+        settle(tb, s, t, h, h, &own, d, now_ns, sink, &roots);
+    }
+    if (wq.head != NONE) {
+        settle(tb, s, t, wq.head, wq.tail, &below, d, now_ns, sink, &roots);
     }
     tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "no_agent_ancestor", roots);
 }
@@ -312,6 +392,11 @@ static void wake(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint
 static struct shard *shard_of(struct am_trace_buf *tb, uint64_t trace_hash)
 {
     return &tb->shards[(trace_hash >> 40) % tb->nshards];
+}
+
+static uint64_t trace_hash(const uint8_t *trace_id)
+{
+    return am_map_hash(trace_id, 16); /* seeded: trace ids are peer data */
 }
 
 static bool escalates(const struct rules *r, const struct am_span *span,
@@ -350,61 +435,144 @@ static size_t span_evals(const struct am_span *span, struct am_eval *evs, size_t
 
 #define MAX_SPAN_EVALS 16
 
+/* One span in the request, with what it carries. */
+struct incoming {
+    const struct am_span *span;
+    const struct am_span_facts *f;
+    struct am_eval evs[MAX_SPAN_EVALS];
+    size_t nev;
+    uint64_t sid;
+};
+
+/* Emit a span (and its evaluations) that is not held, with the agent a walk
+ * found; a walk that found none falls back to service.name, counted by why. */
+static void emit_now(struct am_trace_buf *tb, const struct trace *t, const struct incoming *in,
+                     struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
+                     const struct am_obs_sink *sink)
+{
+    struct am_obs out[AM_DERIVE_MAX_OBS];
+    const struct am_span_facts *f = in->f;
+    if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT) {
+        size_t k = am_derive_facts(d, f, agent, t->id, (const uint8_t *)&in->sid, out);
+        if (k > 0) {
+            sink->fn(sink->ud, out, k);
+        }
+    }
+    for (size_t e = 0; e < in->nev && tb->quality != NULL; e++) {
+        am_quality_add(tb->quality, agent, &in->evs[e], t->id, (const uint8_t *)&in->sid, now_ns,
+                       sink);
+    }
+}
+
+static struct am_str walk_agent(const struct shard *s, const struct walk *w,
+                                const struct am_span_facts *f, const char *why,
+                                const struct am_obs_sink *sink)
+{
+    if (w->kind == W_FOUND) {
+        return tb_istr_view(s, w->agent);
+    }
+    tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL,
+                  w->kind == W_ROOT ? "no_agent_ancestor" : why, 1);
+    return f->service_name.len > 0 ? f->service_name : AM_STR("unknown");
+}
+
+/* A span not kept in the skeleton (its trace is at max_spans_per_trace, or
+ * the trace table could not grow): derived now with what is known. */
+static void turn_away(struct am_trace_buf *tb, struct shard *s, const struct trace *t,
+                      const struct incoming *in, const char *why, const struct am_derive_opts *d,
+                      uint64_t now_ns, const struct am_obs_sink *sink)
+{
+    struct walk w = {W_BREAK, 0, 0};
+    struct am_str own = in->f->op == AM_OP_AGENT ? am_derive_agent_name(in->f) : in->f->agent_name;
+    static const struct trace none;
+    tb_emit_count(sink, AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL, why, 1);
+    if (own.len > 0) {
+        emit_now(tb, t ? t : &none, in, own, d, now_ns, sink);
+        return;
+    }
+    if (t != NULL) {
+        walk_parent(t, 0, in->span->has_parent, tb_id64(in->span->parent_span_id), &w);
+    } else if (!in->span->has_parent) {
+        w.kind = W_ROOT;
+    }
+    emit_now(tb, t ? t : &none, in, walk_agent(s, &w, in->f, why, sink), d, now_ns, sink);
+}
+
 /* Attribute node i now, or make it wait: the span's own observations and
  * its evaluations. */
 static void attribute(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t i,
-                      const struct am_span_facts *f, const struct am_eval *evs, size_t nev,
-                      const struct am_derive_opts *d, uint64_t now_ns,
+                      const struct incoming *in, const struct am_derive_opts *d, uint64_t now_ns,
                       const struct am_obs_sink *sink)
 {
     struct walk w;
-    struct am_str agent;
     walk_from(t, i, &w);
     if (w.kind == W_BREAK) {
         /* never a skeleton-only record: those are AGENT spans, which have a name */
         uint32_t hi =
-            t->nodes[i].held != NONE ? t->nodes[i].held : held_new(s, t, i, f, now_ns, true);
-        for (size_t e = 0; e < nev; e++) {
-            eval_hold(s, t, &t->held[hi], &evs[e]);
+            t->nodes[i].held != NONE ? t->nodes[i].held : held_new(s, t, i, in->f, now_ns, true);
+        for (size_t e = 0; e < in->nev; e++) {
+            eval_hold(s, t, &t->held[hi], &in->evs[e]);
         }
-        hold_waiting(s, t, hi, w.missing);
-        return;
+        if (hold_waiting(s, t, hi, w.missing, false)) {
+            return;
+        }
+        t->held[hi].first_eval = NONE; /* cannot wait: derived now, with the fallback */
     }
-    if (w.kind == W_FOUND) {
-        agent = tb_istr_view(s, w.agent);
-    } else {
-        agent = f->service_name.len > 0 ? f->service_name : AM_STR("unknown");
-        tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "no_agent_ancestor", 1);
-    }
-    emit_span(t, &t->nodes[i], d, f, agent, sink);
-    for (size_t e = 0; e < nev && tb->quality != NULL; e++) {
-        am_quality_add(tb->quality, agent, &evs[e], t->id, (const uint8_t *)&t->nodes[i].span_id,
-                       now_ns, sink);
+    emit_now(tb, t, in, walk_agent(s, &w, in->f, "nomem", sink), d, now_ns, sink);
+}
+
+/* A span for a trace finished at once (a tombstone): a re-sent span is
+ * ignored; a new one is late. It is derived now with the agent the
+ * skeleton gives, and its ids kept so it is not counted twice either. */
+static void add_late(struct am_trace_buf *tb, struct shard *s, struct trace *t,
+                     const struct incoming *in, const struct am_derive_opts *d, uint64_t now_ns,
+                     const struct am_obs_sink *sink)
+{
+    const struct am_span_facts *f = in->f;
+    struct walk w;
+    tb_emit_count(sink, AM_M_SELF_SPANS_LATE_TOTAL, NULL, 1);
+    uint32_t i =
+        tb_node_add(s, t, in->sid, in->span->has_parent ? tb_id64(in->span->parent_span_id) : 0,
+                    in->span->has_parent, (uint8_t)f->op);
+    t->nodes[i].agent =
+        tb_intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
+    if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || in->nev > 0) {
+        walk_from(t, i, &w);
+        emit_now(tb, t, in, walk_agent(s, &w, f, "late", sink), d, now_ns, sink);
     }
 }
 
-void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
-                      const struct am_span *span, const struct am_span_facts *f, uint64_t now_ns,
-                      const struct am_obs_sink *sink)
+/* One span into its trace, under the shard lock. Returns the trace (for
+ * the batch's finish-at-once check), or NULL. */
+static struct trace *add_one(struct am_trace_buf *tb, struct shard *s, uint64_t th,
+                             struct incoming *in, const struct am_derive_opts *d, uint64_t now_ns,
+                             const struct am_obs_sink *sink)
 {
-    uint64_t th = am_hash(span->trace_id, 16);
-    struct shard *s = shard_of(tb, th);
-    struct am_eval evs[MAX_SPAN_EVALS];
-    size_t nev = tb->quality != NULL ? span_evals(span, evs, MAX_SPAN_EVALS) : 0;
-    uint64_t sid = tb_id64(span->span_id);
+    const struct am_span_facts *f = in->f;
     struct am_contrib c;
-
-    pthread_mutex_lock(&s->mu);
-    struct trace *t = tb_trace_touch(s, span->trace_id, th, now_ns);
-    if (sid != 0 && tb_node_find(t, sid) != NONE) {
-        pthread_mutex_unlock(&s->mu); /* a retried span: counted once */
-        return;
+    struct trace *t = tb_trace_touch(s, in->span->trace_id, th, now_ns);
+    if (t == NULL) {
+        turn_away(tb, s, NULL, in, "nomem", d, now_ns, sink);
+        return NULL;
     }
-    uint32_t i = tb_node_add(s, t, sid, span->has_parent ? tb_id64(span->parent_span_id) : 0,
-                             span->has_parent, (uint8_t)f->op);
+    if (in->sid != 0 && tb_node_find(t, in->sid) != NONE) {
+        return t; /* a retried span: counted once */
+    }
+    if (tb->rules.max_per_trace > 0 && t->nn >= tb->rules.max_per_trace) {
+        turn_away(tb, s, t, in, "max_spans_per_trace", d, now_ns, sink);
+        return t;
+    }
+    if (t->state == T_TOMB) {
+        add_late(tb, s, t, in, d, now_ns, sink);
+        return t;
+    }
+    uint32_t i =
+        tb_node_add(s, t, in->sid, in->span->has_parent ? tb_id64(in->span->parent_span_id) : 0,
+                    in->span->has_parent, (uint8_t)f->op);
     struct node *n = &t->nodes[i];
+    t->root_seen |= !in->span->has_parent;
     n->conv = tb_intern(s, f->conversation_id);
-    n->flags |= escalates(&tb->rules, span, f) ? F_ESCALATE : 0;
+    n->flags |= escalates(&tb->rules, in->span, f) ? F_ESCALATE : 0;
     n->agent =
         tb_intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_AGENT || f->op == AM_OP_WRAPPER) {
@@ -417,12 +585,158 @@ void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
         /* turn arrival; aggregate usage needs the strings too */
         held_new(s, t, i, f, now_ns, (n->flags & F_USAGE) != 0);
     }
-    if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || nev > 0) {
-        attribute(tb, s, t, i, f, evs, nev, d, now_ns, sink);
+    if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || in->nev > 0) {
+        attribute(tb, s, t, i, in, d, now_ns, sink);
     }
-    wake(tb, s, t, sid, d, now_ns, sink);
-    tb_evict_over_cap(tb, s, d, now_ns, sink);
+    wake(tb, s, t, i, d, now_ns, sink);
+    return t;
+}
+
+static void incoming_init(struct am_trace_buf *tb, struct incoming *in, const struct am_span *span,
+                          const struct am_span_facts *f)
+{
+    in->span = span;
+    in->f = f;
+    in->nev = tb->quality != NULL ? span_evals(span, in->evs, MAX_SPAN_EVALS) : 0;
+    in->sid = tb_id64(span->span_id);
+}
+
+/* ---- caps ------------------------------------------------------------------ */
+
+static size_t shard_held(const struct shard *s)
+{
+    return s->nspans + s->ntomb_spans;
+}
+
+/* Publish this shard's change in held spans (under its lock); true if all
+ * shards together now hold more than max_pending_spans. */
+static bool shard_settle(struct am_trace_buf *tb, struct shard *s, size_t before)
+{
+    size_t delta = shard_held(s) - before; /* modular: a decrease wraps */
+    size_t total = atomic_fetch_add(&tb->held_spans, delta) + delta;
+    return tb->rules.max_total > 0 && total > tb->rules.max_total;
+}
+
+/* The quietest head of all shards (and the next quietest), one lock at a time. */
+static struct shard *oldest_shard(struct am_trace_buf *tb, uint64_t *second_ns)
+{
+    struct shard *best = NULL;
+    uint64_t best_ns = UINT64_MAX;
+    *second_ns = UINT64_MAX;
+    for (unsigned k = 0; k < tb->nshards; k++) {
+        struct shard *s = &tb->shards[k];
+        pthread_mutex_lock(&s->mu);
+        uint64_t ns = s->head != NULL ? s->head->last_ns : UINT64_MAX;
+        pthread_mutex_unlock(&s->mu);
+        if (ns < best_ns) {
+            *second_ns = best_ns;
+            best_ns = ns;
+            best = s;
+        } else if (ns < *second_ns) {
+            *second_ns = ns;
+        }
+    }
+    return best;
+}
+
+/*
+ * Over max_pending_spans: finish the quietest traces of all shards until
+ * the total is back under the cap less a slack of min(cap/64, 64) spans (so
+ * a flood at the cap scans the shard heads once per batch of evictions, not
+ * per span). Never two shard
+ * locks at once; called with none held. Which shard a trace hashes to does
+ * not matter: the oldest anywhere goes first.
+ */
+static void evict_global(struct am_trace_buf *tb, const struct am_derive_opts *d, uint64_t now_ns,
+                         const struct am_obs_sink *sink)
+{
+    size_t max = tb->rules.max_total;
+    size_t target = max - (max / 64 < 64 ? max / 64 : 64);
+    while (max > 0 && atomic_load(&tb->held_spans) > target) {
+        uint64_t second_ns;
+        struct shard *s = oldest_shard(tb, &second_ns);
+        if (s == NULL) {
+            return;
+        }
+        pthread_mutex_lock(&s->mu);
+        size_t before = shard_held(s);
+        bool first = true;
+        while (s->head != NULL && (first || s->head->last_ns <= second_ns) &&
+               atomic_load(&tb->held_spans) - (before - shard_held(s)) > target) {
+            tb_evict_head(tb, s, d, now_ns, sink);
+            first = false;
+        }
+        shard_settle(tb, s, before);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void am_trace_buf_add(struct am_trace_buf *tb, const struct am_derive_opts *d,
+                      const struct am_span *span, const struct am_span_facts *f, uint64_t now_ns,
+                      const struct am_obs_sink *sink)
+{
+    uint64_t th = trace_hash(span->trace_id);
+    struct shard *s = shard_of(tb, th);
+    struct incoming in;
+    incoming_init(tb, &in, span, f);
+    pthread_mutex_lock(&s->mu);
+    size_t before = shard_held(s);
+    add_one(tb, s, th, &in, d, now_ns, sink);
+    bool over = shard_settle(tb, s, before);
     pthread_mutex_unlock(&s->mu);
+    if (over) {
+        evict_global(tb, d, now_ns, sink);
+    }
+}
+
+/* An evaluation that cannot be held (tombstone, capped trace, no memory):
+ * its agent now, as far as the skeleton knows it. */
+static void eval_now(struct am_trace_buf *tb, struct shard *s, const struct trace *t,
+                     const uint8_t *span_id, struct am_str fallback, const struct am_eval *ev,
+                     uint64_t now_ns, const struct am_obs_sink *sink)
+{
+    struct walk w = {W_BREAK, 0, 0};
+    uint32_t named = t != NULL ? tb_node_find(t, tb_id64(span_id)) : NONE;
+    const char *why = t == NULL ? "nomem" : t->state == T_TOMB ? "late" : "max_spans_per_trace";
+    if (named != NONE) {
+        const struct node *n = &t->nodes[named];
+        walk_parent(t, n->agent, (n->flags & F_HAS_PARENT) != 0, n->parent_id, &w);
+    }
+    struct am_str agent = w.kind == W_FOUND ? tb_istr_view(s, w.agent) : fallback;
+    if (w.kind != W_FOUND) {
+        tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL,
+                      w.kind == W_ROOT ? "no_agent_ancestor" : why, 1);
+    }
+    am_quality_add(tb->quality, agent, ev, t != NULL ? t->id : NULL, span_id, now_ns, sink);
+}
+
+static void eval_hold_or_emit(struct am_trace_buf *tb, struct shard *s, struct trace *t,
+                              const uint8_t *span_id, struct am_str service_name,
+                              struct am_str fallback, const struct am_eval *ev, uint64_t now_ns,
+                              const struct am_obs_sink *sink)
+{
+    uint32_t i = tb_node_add(s, t, 0, tb_id64(span_id), true, OP_EVAL);
+    struct walk w;
+    walk_from(t, i, &w);
+    if (w.kind == W_BREAK) {
+        struct am_span_facts f;
+        memset(&f, 0, sizeof(f));
+        f.service_name = service_name;
+        uint32_t hi = held_new(s, t, i, &f, now_ns, true);
+        t->held[hi].op = OP_EVAL;
+        eval_hold(s, t, &t->held[hi], ev);
+        bool named = tb_node_find(t, tb_id64(span_id)) == NONE;
+        if (hold_waiting(s, t, hi, w.missing, named)) {
+            return;
+        }
+        tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "nomem", 1);
+        am_quality_add(tb->quality, fallback, ev, t->id, span_id, now_ns, sink);
+        return;
+    }
+    bool found = w.kind == W_FOUND;
+    am_quality_add(tb->quality, found ? tb_istr_view(s, w.agent) : fallback, ev, t->id, span_id,
+                   now_ns, sink);
+    tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "no_agent_ancestor", found ? 0 : 1);
 }
 
 void am_trace_buf_add_eval(struct am_trace_buf *tb, const uint8_t *trace_id, const uint8_t *span_id,
@@ -439,28 +753,19 @@ void am_trace_buf_add_eval(struct am_trace_buf *tb, const uint8_t *trace_id, con
         am_quality_add(tb->quality, fallback, ev, NULL, NULL, now_ns, sink);
         return;
     }
-    uint64_t th = am_hash(trace_id, 16);
+    uint64_t th = trace_hash(trace_id);
     struct shard *s = shard_of(tb, th);
     pthread_mutex_lock(&s->mu);
+    size_t before = shard_held(s);
     struct trace *t = tb_trace_touch(s, trace_id, th, now_ns);
-    uint32_t i = tb_node_add(s, t, 0, tb_id64(span_id), true, OP_EVAL);
-    struct walk w;
-    walk_from(t, i, &w);
-    if (w.kind == W_BREAK) {
-        struct am_span_facts f;
-        memset(&f, 0, sizeof(f));
-        f.service_name = service_name;
-        uint32_t hi = held_new(s, t, i, &f, now_ns, true);
-        t->held[hi].op = OP_EVAL;
-        eval_hold(s, t, &t->held[hi], ev);
-        hold_waiting(s, t, hi, w.missing);
+    if (t != NULL && t->state == T_LIVE &&
+        (tb->rules.max_per_trace == 0 || t->nn < tb->rules.max_per_trace)) {
+        eval_hold_or_emit(tb, s, t, span_id, service_name, fallback, ev, now_ns, sink);
     } else {
-        bool found = w.kind == W_FOUND;
-        am_quality_add(tb->quality, found ? tb_istr_view(s, w.agent) : fallback, ev, trace_id,
-                       span_id, now_ns, sink);
-        tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "no_agent_ancestor", found ? 0 : 1);
+        eval_now(tb, s, t, span_id, fallback, ev, now_ns, sink);
     }
-    pthread_mutex_unlock(&s->mu); /* the next span added enforces the cap */
+    shard_settle(tb, s, before); /* the next span added enforces the cap */
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void emit_gauges(struct am_trace_buf *tb, const struct am_obs_sink *sink)
@@ -481,30 +786,148 @@ static void emit_gauges(struct am_trace_buf *tb, const struct am_obs_sink *sink)
     sink->fn(sink->ud, o, 3);
 }
 
-void am_trace_buf_tick(struct am_trace_buf *tb, const struct am_derive_opts *d, uint64_t now_ns,
-                       const struct am_obs_sink *sink)
+/* A trace whose root arrived and that waits for nothing is finished at
+ * once: its per-interaction metrics now, a tombstone for trace_wait. */
+static void finish_ready(struct am_trace_buf *tb, struct shard *s, struct trace *touched,
+                         const struct am_derive_opts *d, uint64_t now_ns,
+                         const struct am_obs_sink *sink)
+{
+    for (struct trace *t = touched, *next; t != NULL; t = next) {
+        next = t->next_touched;
+        t->next_touched = NULL;
+        if (t->state == T_LIVE && t->root_seen && t->waiting == 0) {
+            tb_finish_trace(tb, s, t, d, now_ns, "finished", true, sink);
+        }
+    }
+}
+
+struct classify {
+    am_trace_buf_classify_cb fn;
+    void *ud;
+};
+
+static void classify(const struct classify *c, const struct am_span *span, struct am_span_facts *f)
+{
+    if (c->fn != NULL) {
+        c->fn(c->ud, span, f);
+    } else {
+        am_classify(span, f);
+    }
+}
+
+/* The spans of one shard in a batch, under its lock, in request order. */
+static void add_group(struct am_trace_buf *tb, struct shard *s, uint64_t batch,
+                      const struct am_span *const *spans, const struct classify *cl,
+                      const uint64_t *hash, const uint32_t *idx, size_t n,
+                      const struct am_derive_opts *d, uint64_t now_ns,
+                      const struct am_obs_sink *sink, bool *over)
+{
+    struct trace *touched = NULL;
+    struct incoming in;
+    struct am_span_facts f;
+    pthread_mutex_lock(&s->mu);
+    size_t before = shard_held(s);
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = idx[k];
+        classify(cl, spans[i], &f);
+        incoming_init(tb, &in, spans[i], &f);
+        struct trace *t = add_one(tb, s, hash[i], &in, d, now_ns, sink);
+        if (t != NULL && t->batch != batch) {
+            t->batch = batch;
+            t->next_touched = touched;
+            touched = t;
+        }
+    }
+    finish_ready(tb, s, touched, d, now_ns, sink);
+    *over |= shard_settle(tb, s, before);
+    pthread_mutex_unlock(&s->mu);
+}
+
+#define BATCH_STACK 1024
+
+void am_trace_buf_add_batch(struct am_trace_buf *tb, const struct am_derive_opts *d,
+                            const struct am_span *const *spans, size_t n,
+                            am_trace_buf_classify_cb classify_fn, void *classify_ud,
+                            uint64_t now_ns, const struct am_obs_sink *sink)
+{
+    const struct classify cl = {classify_fn, classify_ud};
+    uint64_t hash_st[BATCH_STACK];
+    uint32_t idx_st[BATCH_STACK], shard_st[BATCH_STACK];
+    uint32_t *count = n > 0 ? am_try_calloc(tb->nshards + 1, sizeof(uint32_t)) : NULL;
+    uint64_t *hash = hash_st;
+    uint32_t *idx = idx_st, *sh = shard_st;
+    void *heap = NULL;
+    bool over = false;
+    if (n == 0) {
+        return;
+    }
+    if (n > BATCH_STACK) {
+        heap = am_try_malloc(n * (sizeof(*hash) + 2 * sizeof(*idx)));
+        hash = heap;
+        idx = heap != NULL ? (uint32_t *)(void *)(hash + n) : NULL;
+        sh = idx != NULL ? idx + n : NULL;
+    }
+    if (count == NULL || hash == NULL) { /* no memory to group: one span at a time */
+        for (size_t i = 0; i < n; i++) {
+            struct am_span_facts f;
+            classify(&cl, spans[i], &f);
+            am_trace_buf_add(tb, d, spans[i], &f, now_ns, sink);
+        }
+        am_free(count);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) { /* counting sort by shard, stable */
+        hash[i] = trace_hash(spans[i]->trace_id);
+        sh[i] = (uint32_t)(shard_of(tb, hash[i]) - tb->shards);
+        count[sh[i] + 1]++;
+    }
+    for (unsigned k = 0; k < tb->nshards; k++) {
+        count[k + 1] += count[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        idx[count[sh[i]]++] = (uint32_t)i;
+    }
+    uint64_t batch = atomic_fetch_add(&tb->batches, 1) + 1;
+    for (size_t k = 0; k < n;) { /* count[s] is now the end of shard s's run */
+        uint32_t s = sh[idx[k]];
+        add_group(tb, &tb->shards[s], batch, spans, &cl, hash, idx + k, count[s] - k, d, now_ns,
+                  sink, &over);
+        k = count[s];
+    }
+    if (over) {
+        evict_global(tb, d, now_ns, sink);
+    }
+    am_free(heap);
+    am_free(count);
+}
+
+/* Finish (or, for tombstones, drop) traces quiet for trace_wait; all of
+ * them when `all`. Publishes the change in held spans. */
+static void expire(struct am_trace_buf *tb, const struct am_derive_opts *d, uint64_t now_ns,
+                   bool all, const struct am_obs_sink *sink)
 {
     for (unsigned k = 0; k < tb->nshards; k++) {
         struct shard *s = &tb->shards[k];
         pthread_mutex_lock(&s->mu);
-        while (s->head != NULL && s->head->last_ns + tb->rules.wait_ns <= now_ns) {
-            tb_finish_trace(tb, s, s->head, d, now_ns, "trace_wait", sink);
+        size_t before = shard_held(s);
+        while (s->head != NULL && (all || s->head->last_ns + tb->rules.wait_ns <= now_ns)) {
+            tb_finish_trace(tb, s, s->head, d, now_ns, all ? "shutdown" : "trace_wait", false,
+                            sink);
         }
+        shard_settle(tb, s, before);
         pthread_mutex_unlock(&s->mu);
     }
     emit_gauges(tb, sink);
 }
 
+void am_trace_buf_tick(struct am_trace_buf *tb, const struct am_derive_opts *d, uint64_t now_ns,
+                       const struct am_obs_sink *sink)
+{
+    expire(tb, d, now_ns, false, sink);
+}
+
 void am_trace_buf_flush(struct am_trace_buf *tb, const struct am_derive_opts *d, uint64_t now_ns,
                         const struct am_obs_sink *sink)
 {
-    for (unsigned k = 0; k < tb->nshards; k++) {
-        struct shard *s = &tb->shards[k];
-        pthread_mutex_lock(&s->mu);
-        while (s->head != NULL) {
-            tb_finish_trace(tb, s, s->head, d, now_ns, "shutdown", sink);
-        }
-        pthread_mutex_unlock(&s->mu);
-    }
-    emit_gauges(tb, sink);
+    expire(tb, d, now_ns, true, sink);
 }

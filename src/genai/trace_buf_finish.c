@@ -202,15 +202,20 @@ static void finish_agents(struct am_trace_buf *tb, struct shard *s, struct trace
     }
 }
 
-/* The trace is quiet (or evicted, or shut down): resolve its waiting spans
- * with the fallback, emit its per-request metrics and conversation facts,
- * and free it. */
+/* The trace is finished at once (tomb), or quiet, evicted or shut down:
+ * resolve its waiting spans with the fallback, emit its per-request
+ * metrics and conversation facts; then keep its skeleton as a tombstone
+ * (ids, parents and agents only) or free it. A tombstone is only freed. */
 void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
-                     const struct am_derive_opts *d, uint64_t now_ns, const char *why,
+                     const struct am_derive_opts *d, uint64_t now_ns, const char *why, bool tomb,
                      const struct am_obs_sink *sink)
 {
     size_t fell_back = 0;
     struct scratch x;
+    if (t->state == T_TOMB) {
+        tb_trace_free(s, t);
+        return;
+    }
     for (uint32_t hi = 0; hi < t->nh && t->waiting > 0; hi++) {
         if (t->held[hi].waiting) {
             tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, &t->held[hi]), d, now_ns, sink);
@@ -222,14 +227,25 @@ void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
     finish_usage(s, t, &x, d, sink);
     finish_agents(tb, s, t, &x, sink);
     scratch_fini(&x);
-    tb_trace_free(s, t);
+    if (!tomb) {
+        tb_trace_free(s, t);
+        return;
+    }
+    tb_trace_strip(s, t);
+    t->state = T_TOMB;
+    s->nspans -= t->nn;
+    s->ntomb_spans += t->nn;
+    s->ntombs++;
 }
 
-void tb_evict_over_cap(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
-                       uint64_t now_ns, const struct am_obs_sink *sink)
+/* Over max_pending_spans: the quietest trace goes first. A tombstone is
+ * dropped; a live trace is finished early and its spans counted. */
+void tb_evict_head(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
+                   uint64_t now_ns, const struct am_obs_sink *sink)
 {
-    while (tb->rules.max_per_shard > 0 && s->nspans > tb->rules.max_per_shard && s->head != NULL) {
-        tb_emit_count(sink, AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL, "max_pending_spans", s->head->nn);
-        tb_finish_trace(tb, s, s->head, d, now_ns, "max_pending_spans", sink);
+    struct trace *t = s->head;
+    if (t->state == T_LIVE) {
+        tb_emit_count(sink, AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL, "max_pending_spans", t->nn);
     }
+    tb_finish_trace(tb, s, t, d, now_ns, "max_pending_spans", false, sink);
 }

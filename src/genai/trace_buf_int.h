@@ -8,15 +8,19 @@
 #define AM_TRACE_BUF_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
+#include "am/map.h"
 #include "am/trace_buf.h"
 
 #define NONE UINT32_MAX
-#define ALLOC_OVERHEAD 16 /* what malloc spends per block, for the accounting */
-#define MAX_DEPTH 256     /* parent walks stop here (cycles, absurd nesting) */
-#define OP_EVAL 0xff      /* a log-record evaluation waiting for its span */
-#define SMALL_TRACE 16    /* up to this many spans, no index: node_find scans */
+#define ALLOC_OVERHEAD 16  /* what malloc spends per block, for the accounting */
+#define MAX_DEPTH 256      /* parent walks stop here (cycles, absurd nesting) */
+#define OP_EVAL 0xff       /* a log-record evaluation waiting for its span */
+#define SMALL_TRACE 16     /* up to this many spans, no index: node_find scans */
+#define SMALL_WAITS 4      /* up to this many waiter lists, no map: scanned */
+#define WQ_LIVE (NONE - 1) /* waitq.next_free of a list in use */
 
 /* ---- interned strings ---------------------------------------------------- */
 
@@ -58,12 +62,12 @@ struct node {
     uint8_t pad[2];
 };
 
-/* What a span needs to be derived later. */
+/* What a span needs to be derived later. A waiting record sits in the
+ * waiter list of the span id it waits for (struct waitq, next_wait). */
 struct held {
     uint64_t tokens[AM_TOK_COUNT];
     uint64_t duration_ns;
     uint64_t arrival_ns;
-    uint64_t wait_on; /* the missing span id the parent walk stopped at */
     uint64_t ttft_ns;
     double adjusted_count; /* sampling; 0 = 1 */
     double cost;
@@ -71,6 +75,7 @@ struct held {
     uint32_t tokens_present;
     uint32_t first_eval; /* NONE */
     uint32_t node;
+    uint32_t next_wait; /* next record waiting for the same span id, NONE */
     uint8_t op, outcome, has_cost, waiting, has_ttft;
 };
 
@@ -81,34 +86,49 @@ struct heval {
     uint8_t has_score;
 };
 
+/* The records waiting for one span id that has not arrived: spans (and
+ * evaluations already past the span they name) wait for an ancestor in
+ * [head..tail]; evaluations wait for the span they name in `evals`. */
+struct waitq {
+    uint64_t span_id;
+    uint32_t head, tail, evals; /* held indexes, NONE */
+    uint32_t next_free;
+};
+
+enum trace_state { T_LIVE, T_TOMB };
+
 struct trace {
     uint8_t id[16];
     uint64_t hash;
     struct trace *prev, *next; /* by last arrival */
     uint64_t last_ns;
+    uint64_t batch; /* the add_batch call that last touched it */
     struct node *nodes;
     struct held *held;
     struct heval *evals;
-    uint32_t *idx; /* node index + 1, 0 empty */
-    uint32_t nn, ncap, nh, hcap, ne, ecap, idx_cap, waiting;
-};
-
-struct tslot {
-    uint64_t hash;
-    struct trace *t; /* NULL: empty */
+    struct waitq *wq; /* &wq1 or heap */
+    struct waitq wq1;
+    struct am_map *idx;   /* span id -> node index + 1, past SMALL_TRACE spans */
+    struct am_map *waits; /* waited-for span id -> waitq index + 1, past SMALL_WAITS */
+    uint32_t nn, ncap, nh, hcap, ne, ecap, nwq, wqcap, wq_free, waiting;
+    uint8_t state;                      /* enum trace_state */
+    uint8_t root_seen;                  /* a span without a parent arrived */
+    uint8_t index_failed, waits_failed; /* a map could not be had: scans instead */
+    struct trace *next_touched;         /* during one add_batch shard group */
 };
 
 struct shard {
     pthread_mutex_t mu;
-    struct tslot *tab; /* traces by id hash, open addressing */
-    size_t tab_cap, ntraces, nspans, nwaiting, bytes;
+    struct am_map traces; /* by seeded trace id hash */
+    size_t ntraces, nspans, nwaiting, ntombs, ntomb_spans, bytes;
     struct trace *head, *tail;
     struct itab strs;
 };
 
 struct rules {
     uint64_t wait_ns;
-    size_t max_per_shard;
+    size_t max_total;     /* max_pending_spans, all shards; 0 = none */
+    size_t max_per_trace; /* max_spans_per_trace; 0 = none */
     char *esc_attr;
     size_t esc_attr_len;
     struct am_str *tools; /* owned copies */
@@ -121,6 +141,9 @@ struct am_trace_buf {
     struct rules rules; /* written only with every shard lock held */
     struct am_conv *conv;
     struct am_quality *quality;
+    _Atomic size_t held_spans; /* live + tombstone spans, all shards */
+    _Atomic uint64_t batches;
+    _Atomic unsigned evict_from; /* where global eviction starts */
 };
 
 enum walk_kind { W_FOUND, W_ROOT, W_BREAK };
@@ -141,6 +164,11 @@ void tb_release(struct shard *s, uint32_t id);
 void tb_itab_fini(struct shard *s);
 struct trace *tb_trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, uint64_t now_ns);
 void tb_trace_free(struct shard *s, struct trace *t);
+void tb_trace_strip(struct shard *s, struct trace *t);
+void tb_shard_init(struct shard *s);
+void tb_shard_fini(struct shard *s);
+uint32_t tb_waitq(struct shard *s, struct trace *t, uint64_t sid, bool create);
+void tb_waitq_take(struct shard *s, struct trace *t, uint32_t q);
 uint32_t tb_node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t parent,
                      bool has_parent, uint8_t op);
 uint32_t tb_intern_agent(struct shard *s, const struct trace *t, struct am_str name);
@@ -170,40 +198,36 @@ static inline uint64_t tb_id64(const uint8_t *p)
     return v;
 }
 
-static inline uint32_t tb_slot_hash(uint64_t span_id, uint32_t cap)
+/* Span ids are peer data: the seeded hash (core/map). */
+static inline uint64_t tb_span_hash(uint64_t span_id)
 {
-    uint64_t h = span_id * 0x9e3779b97f4a7c15u;
-    return (uint32_t)(h >> 32) & (cap - 1);
+    return am_map_hash(&span_id, sizeof(span_id));
 }
 
 static inline uint32_t tb_node_find(const struct trace *t, uint64_t span_id)
 {
-    if (t->idx_cap == 0) { /* small trace: a scan beats hashing */
-        for (uint32_t i = 0; i < t->nn && span_id != 0; i++) {
+    if (span_id == 0) {
+        return NONE;
+    }
+    if (t->idx == NULL) { /* small trace (or no index): a scan beats hashing */
+        for (uint32_t i = 0; i < t->nn; i++) {
             if (t->nodes[i].span_id == span_id) {
                 return i;
             }
         }
         return NONE;
     }
-    for (uint32_t s = tb_slot_hash(span_id, t->idx_cap);; s = (s + 1) & (t->idx_cap - 1)) {
-        uint32_t v = t->idx[s];
-        if (v == 0) {
-            return NONE;
-        }
-        if (t->nodes[v - 1].span_id == span_id) {
-            return v - 1;
-        }
-    }
+    void *v = am_map_get(t->idx, tb_span_hash(span_id), &span_id, sizeof(span_id));
+    return v != NULL ? (uint32_t)((uintptr_t)v - 1) : NONE;
 }
 
 /* ---- attribution (trace_buf.c) and finishing (trace_buf_finish.c) ------ */
 
 void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
-                     const struct am_derive_opts *d, uint64_t now_ns, const char *why,
+                     const struct am_derive_opts *d, uint64_t now_ns, const char *why, bool tomb,
                      const struct am_obs_sink *sink);
-void tb_evict_over_cap(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
-                       uint64_t now_ns, const struct am_obs_sink *sink);
+void tb_evict_head(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
+                   uint64_t now_ns, const struct am_obs_sink *sink);
 void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t hi,
                      struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
                      const struct am_obs_sink *sink);

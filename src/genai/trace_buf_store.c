@@ -1,11 +1,14 @@
 /*
  * trace_buf_store.c - the storage of trace assembly: per shard, a
- * refcounted string intern table (ids, 0 = none), a chained hash of traces
- * plus a list ordered by last arrival (quiet traces at its head), and per
- * trace its array of 48-byte skeletons, indexed by span id past SMALL_TRACE.
+ * refcounted string intern table (ids, 0 = none), the traces in a core/map
+ * (seeded hash of the trace id) plus a list ordered by last arrival (quiet
+ * traces at its head), and per trace its array of 48-byte skeletons,
+ * indexed by span id past SMALL_TRACE, and the lists of waiting records by
+ * the span id they wait for (both core/map, seeded: span ids are peer data).
  * Every heap block is accounted in shard->bytes (size + ALLOC_OVERHEAD).
  */
 #include "am/alloc.h"
+#include "am/err.h"
 #include "trace_buf_int.h"
 
 void tb_acct(struct shard *s, size_t old_bytes, size_t new_bytes)
@@ -142,75 +145,82 @@ void tb_itab_fini(struct shard *s)
 
 /* ---- traces and their span index ----------------------------------------- */
 
-static void idx_put(struct trace *t, uint32_t i)
+/* Account a map's slot array after an operation that may have resized it. */
+static void map_acct(struct shard *s, size_t old_cap, const struct am_map *m)
 {
-    uint32_t s = tb_slot_hash(t->nodes[i].span_id, t->idx_cap);
-    while (t->idx[s] != 0) {
-        s = (s + 1) & (t->idx_cap - 1);
-    }
-    t->idx[s] = i + 1;
+    size_t slot = sizeof(struct am_map_slot);
+    tb_acct(s, old_cap ? old_cap * slot + ALLOC_OVERHEAD : 0,
+            m->cap ? m->cap * slot + ALLOC_OVERHEAD : 0);
 }
 
-/* Keep the index at most half full. */
-static void idx_reserve(struct shard *sh, struct trace *t, uint32_t n)
+static struct am_map *map_new(struct shard *s, const struct am_map_ops *ops, struct trace *t)
 {
-    if (n * 2 <= t->idx_cap || (t->idx_cap == 0 && n <= SMALL_TRACE)) {
+    struct am_map *m = am_try_malloc(sizeof(*m));
+    if (m != NULL) {
+        am_map_init(m, ops, t);
+        tb_acct(s, 0, sizeof(*m) + ALLOC_OVERHEAD);
+    }
+    return m;
+}
+
+static void map_free(struct shard *s, struct am_map *m)
+{
+    if (m == NULL) {
         return;
     }
-    uint32_t cap = t->idx_cap ? t->idx_cap * 2 : 4 * SMALL_TRACE;
-    t->idx = tb_arr_resize(sh, t->idx, sizeof(uint32_t), t->idx_cap, cap);
-    memset(t->idx, 0, cap * sizeof(uint32_t));
-    t->idx_cap = cap;
-    for (uint32_t i = 0; i < t->nn; i++) {
-        if (t->nodes[i].span_id != 0) {
-            idx_put(t, i);
-        }
-    }
+    map_acct(s, m->cap, &(struct am_map){0});
+    am_map_fini(m);
+    tb_acct(s, sizeof(*m) + ALLOC_OVERHEAD, 0);
+    am_free(m);
 }
 
-/* Open addressing, linear probing, at most half full: a probe compares
- * the hashes in the table and touches a (cold) trace only on a match. */
-static size_t slot_find(const struct shard *s, const uint8_t *id, uint64_t hash)
+static void trace_key(const void *v, const void **key, size_t *len)
 {
-    size_t mask = s->tab_cap - 1;
-    size_t i = hash & mask;
-    while (s->tab[i].t != NULL &&
-           !(s->tab[i].hash == hash && memcmp(s->tab[i].t->id, id, 16) == 0)) {
-        i = (i + 1) & mask;
-    }
-    return i;
+    const struct trace *t = v;
+    *key = t->id;
+    *len = sizeof(t->id);
 }
 
-static void shard_rehash(struct shard *s)
+static const struct am_map_ops trace_ops = {.key = trace_key};
+
+void tb_shard_init(struct shard *s)
 {
-    size_t cap = s->tab_cap ? s->tab_cap * 2 : 64;
-    struct tslot *old = s->tab;
-    tb_acct(s, s->tab_cap ? s->tab_cap * sizeof(*old) + ALLOC_OVERHEAD : 0,
-            cap * sizeof(*old) + ALLOC_OVERHEAD);
-    s->tab = am_xcalloc(cap, sizeof(*old));
-    s->tab_cap = cap;
-    for (struct trace *t = s->head; t != NULL; t = t->next) {
-        size_t i = slot_find(s, t->id, t->hash);
-        s->tab[i] = (struct tslot){t->hash, t};
-    }
-    am_free(old);
+    pthread_mutex_init(&s->mu, NULL);
+    am_map_init(&s->traces, &trace_ops, NULL);
 }
 
-/* Empty slot i, shifting back the entries of its probe run. */
-static void slot_delete(struct shard *s, size_t i)
+void tb_shard_fini(struct shard *s)
 {
-    size_t mask = s->tab_cap - 1;
-    for (size_t j = (i + 1) & mask; s->tab[j].t != NULL; j = (j + 1) & mask) {
-        size_t home = s->tab[j].hash & mask;
-        /* j may move to i unless its home lies cyclically in (i, j] */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            s->tab[i] = s->tab[j];
-            i = j;
-        }
-    }
-    s->tab[i].t = NULL;
+    map_acct(s, s->traces.cap, &(struct am_map){0});
+    am_map_fini(&s->traces);
+    pthread_mutex_destroy(&s->mu);
 }
+
+/* span id -> node: the map holds node index + 1 and compares through the trace */
+static bool node_eq(const void *v, const void *key, size_t len, void *ctx)
+{
+    const struct trace *t = ctx;
+    uint64_t sid;
+    if (len != sizeof(sid)) {
+        return false;
+    }
+    memcpy(&sid, key, sizeof(sid));
+    return t->nodes[(uintptr_t)v - 1].span_id == sid;
+}
+
+static bool waitq_eq(const void *v, const void *key, size_t len, void *ctx)
+{
+    const struct trace *t = ctx;
+    uint64_t sid;
+    if (len != sizeof(sid)) {
+        return false;
+    }
+    memcpy(&sid, key, sizeof(sid));
+    return t->wq[(uintptr_t)v - 1].span_id == sid;
+}
+
+static const struct am_map_ops node_ops = {.eq = node_eq};
+static const struct am_map_ops waitq_ops = {.eq = waitq_eq};
 
 static void lru_unlink(struct shard *s, struct trace *t)
 {
@@ -241,7 +251,8 @@ static void lru_append(struct shard *s, struct trace *t)
 }
 
 /* Find or create the trace and mark it active at now_ns (tail of the list).
- * Spans of a trace mostly arrive together: the tail is tried first. */
+ * Spans of a trace mostly arrive together: the tail is tried first. NULL
+ * when the trace table cannot grow. */
 struct trace *tb_trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, uint64_t now_ns)
 {
     struct trace *t = s->tail;
@@ -249,17 +260,19 @@ struct trace *tb_trace_touch(struct shard *s, const uint8_t *id, uint64_t hash, 
         t->last_ns = now_ns;
         return t;
     }
-    if ((s->ntraces + 1) * 2 > s->tab_cap) {
-        shard_rehash(s);
-    }
-    size_t i = slot_find(s, id, hash);
-    t = s->tab[i].t;
+    t = am_map_get(&s->traces, hash, id, 16);
     if (t == NULL) {
+        size_t old = s->traces.cap;
         t = am_xcalloc(1, sizeof(*t));
-        tb_acct(s, 0, sizeof(*t) + ALLOC_OVERHEAD);
         memcpy(t->id, id, 16);
         t->hash = hash;
-        s->tab[i] = (struct tslot){hash, t};
+        if (am_map_insert(&s->traces, hash, t) != AM_OK) {
+            am_free(t);
+            return NULL;
+        }
+        map_acct(s, old, &s->traces);
+        tb_acct(s, 0, sizeof(*t) + ALLOC_OVERHEAD);
+        t->wq_free = NONE;
         s->ntraces++;
     } else {
         lru_unlink(s, t);
@@ -278,14 +291,14 @@ static void held_release(struct shard *s, struct held *h)
     }
 }
 
-/* Unlink t, drop its string references and free it. */
-void tb_trace_free(struct shard *s, struct trace *t)
+/* Drop what only a live trace needs: held records, evaluations, waiter
+ * lists, conversation ids. Nodes and their index stay (a tombstone). */
+void tb_trace_strip(struct shard *s, struct trace *t)
 {
-    slot_delete(s, slot_find(s, t->id, t->hash));
-    lru_unlink(s, t);
     for (uint32_t i = 0; i < t->nn; i++) {
-        tb_release(s, t->nodes[i].agent);
         tb_release(s, t->nodes[i].conv);
+        t->nodes[i].conv = 0;
+        t->nodes[i].held = NONE;
     }
     for (uint32_t i = 0; i < t->nh; i++) {
         held_release(s, &t->held[i]);
@@ -294,13 +307,40 @@ void tb_trace_free(struct shard *s, struct trace *t)
         tb_release(s, t->evals[i].name);
         tb_release(s, t->evals[i].label);
     }
-    s->nspans -= t->nn;
     s->nwaiting -= t->waiting;
+    t->waiting = 0;
+    t->held = tb_arr_resize(s, t->held, sizeof(*t->held), t->hcap, 0);
+    t->evals = tb_arr_resize(s, t->evals, sizeof(*t->evals), t->ecap, 0);
+    if (t->wq != &t->wq1) {
+        tb_arr_resize(s, t->wq, sizeof(*t->wq), t->wqcap, 0);
+    }
+    t->wq = NULL;
+    t->nh = t->hcap = t->ne = t->ecap = t->nwq = t->wqcap = 0;
+    t->wq_free = NONE;
+    map_free(s, t->waits);
+    t->waits = NULL;
+}
+
+/* Unlink t, drop its string references and free it. */
+void tb_trace_free(struct shard *s, struct trace *t)
+{
+    size_t old = s->traces.cap;
+    am_map_remove_value(&s->traces, t->hash, t);
+    map_acct(s, old, &s->traces);
+    lru_unlink(s, t);
+    tb_trace_strip(s, t);
+    for (uint32_t i = 0; i < t->nn; i++) {
+        tb_release(s, t->nodes[i].agent);
+    }
+    if (t->state == T_TOMB) {
+        s->ntombs--;
+        s->ntomb_spans -= t->nn;
+    } else {
+        s->nspans -= t->nn;
+    }
     s->ntraces--;
     tb_arr_resize(s, t->nodes, sizeof(*t->nodes), t->ncap, 0);
-    tb_arr_resize(s, t->held, sizeof(*t->held), t->hcap, 0);
-    tb_arr_resize(s, t->evals, sizeof(*t->evals), t->ecap, 0);
-    tb_arr_resize(s, t->idx, sizeof(uint32_t), t->idx_cap, 0);
+    map_free(s, t->idx);
     tb_acct(s, sizeof(*t) + ALLOC_OVERHEAD, 0);
     am_free(t);
 }
@@ -331,6 +371,44 @@ uint32_t tb_intern_agent(struct shard *s, const struct trace *t, struct am_str n
     return tb_intern(s, name);
 }
 
+/* Index the trace once it outgrows a scan; an index that cannot grow is
+ * dropped (lookups scan again: slower, still right). */
+static int idx_put(struct trace *t, uint32_t i)
+{
+    if (t->nodes[i].span_id == 0) {
+        return AM_OK;
+    }
+    return am_map_insert(t->idx, tb_span_hash(t->nodes[i].span_id), (void *)(uintptr_t)(i + 1));
+}
+
+static void idx_add(struct shard *s, struct trace *t, uint32_t i)
+{
+    int rc = AM_OK;
+    if (t->nn <= SMALL_TRACE || t->index_failed) {
+        return;
+    }
+    if (t->idx == NULL) { /* build it: every node so far */
+        t->idx = map_new(s, &node_ops, t);
+        rc = t->idx != NULL ? am_map_reserve(t->idx, 2u * SMALL_TRACE) : AM_ENOMEM;
+        for (uint32_t k = 0; k < i && rc == AM_OK; k++) {
+            rc = idx_put(t, k);
+        }
+        if (t->idx != NULL) {
+            map_acct(s, 0, t->idx);
+        }
+    }
+    size_t old = t->idx != NULL ? t->idx->cap : 0;
+    if (rc == AM_OK) {
+        rc = idx_put(t, i);
+        map_acct(s, old, t->idx);
+    }
+    if (rc != AM_OK) {
+        map_free(s, t->idx);
+        t->idx = NULL;
+        t->index_failed = 1;
+    }
+}
+
 uint32_t tb_node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t parent,
                      bool has_parent, uint8_t op)
 {
@@ -339,7 +417,6 @@ uint32_t tb_node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t pa
         t->nodes = tb_arr_resize(s, t->nodes, sizeof(*t->nodes), t->ncap, cap);
         t->ncap = cap;
     }
-    idx_reserve(s, t, t->nn + 1);
     struct node *n = &t->nodes[t->nn];
     memset(n, 0, sizeof(*n));
     n->span_id = sid;
@@ -347,9 +424,118 @@ uint32_t tb_node_add(struct shard *s, struct trace *t, uint64_t sid, uint64_t pa
     n->held = NONE;
     n->op = op;
     n->flags = has_parent ? F_HAS_PARENT : 0;
-    if (sid != 0 && t->idx_cap > 0) {
-        idx_put(t, t->nn);
+    if (t->state == T_TOMB) {
+        s->ntomb_spans++;
+    } else {
+        s->nspans++;
     }
-    s->nspans++;
-    return t->nn++;
+    t->nn++;
+    idx_add(s, t, t->nn - 1);
+    return t->nn - 1;
+}
+
+/* ---- waiter lists --------------------------------------------------------- */
+
+/* The first list lives in the trace (most traces wait for one span at most). */
+static void wq_grow(struct shard *s, struct trace *t)
+{
+    if (t->wqcap == 0) {
+        t->wq = &t->wq1;
+        t->wqcap = 1;
+        return;
+    }
+    uint32_t cap = t->wqcap < 4 ? 4 : tb_grow_cap(t->wqcap);
+    if (t->wq == &t->wq1) {
+        t->wq = tb_arr_resize(s, NULL, sizeof(*t->wq), 0, cap);
+        t->wq[0] = t->wq1;
+    } else {
+        t->wq = tb_arr_resize(s, t->wq, sizeof(*t->wq), t->wqcap, cap);
+    }
+    t->wqcap = cap;
+}
+
+static uint32_t waitq_find(const struct trace *t, uint64_t sid, uint64_t h)
+{
+    if (t->waits != NULL) {
+        void *v = am_map_get(t->waits, h, &sid, sizeof(sid));
+        return v != NULL ? (uint32_t)((uintptr_t)v - 1) : NONE;
+    }
+    for (uint32_t q = 0; q < t->nwq; q++) {
+        if (t->wq[q].next_free == WQ_LIVE && t->wq[q].span_id == sid) {
+            return q;
+        }
+    }
+    return NONE;
+}
+
+/* Past SMALL_WAITS lists, a map; without memory for it, scans go on. */
+static void waits_build(struct shard *s, struct trace *t)
+{
+    int rc = AM_ENOMEM;
+    t->waits = map_new(s, &waitq_ops, t);
+    if (t->waits != NULL) {
+        rc = am_map_reserve(t->waits, 2u * SMALL_WAITS);
+    }
+    for (uint32_t q = 0; q < t->nwq && rc == AM_OK; q++) {
+        if (t->wq[q].next_free == WQ_LIVE) {
+            rc =
+                am_map_insert(t->waits, tb_span_hash(t->wq[q].span_id), (void *)(uintptr_t)(q + 1));
+        }
+    }
+    if (t->waits != NULL) {
+        map_acct(s, 0, t->waits);
+    }
+    if (rc != AM_OK) {
+        map_free(s, t->waits);
+        t->waits = NULL;
+        t->waits_failed = 1;
+    }
+}
+
+/* The waiter list for span id sid, created if asked; NONE if absent (or if
+ * it cannot be created: the caller resolves the record at once). */
+uint32_t tb_waitq(struct shard *s, struct trace *t, uint64_t sid, bool create)
+{
+    uint64_t h = t->waits != NULL ? tb_span_hash(sid) : 0;
+    uint32_t q = waitq_find(t, sid, h);
+    if (q != NONE || !create) {
+        return q;
+    }
+    q = t->wq_free;
+    if (q != NONE) {
+        t->wq_free = t->wq[q].next_free;
+    } else {
+        if (t->nwq == t->wqcap) {
+            wq_grow(s, t);
+        }
+        q = t->nwq++;
+    }
+    t->wq[q] = (struct waitq){sid, NONE, NONE, NONE, WQ_LIVE};
+    if (t->waits == NULL && t->nwq > SMALL_WAITS && !t->waits_failed) {
+        waits_build(s, t); /* includes q */
+        return q;
+    }
+    if (t->waits != NULL) {
+        size_t old = t->waits->cap;
+        if (am_map_insert(t->waits, tb_span_hash(sid), (void *)(uintptr_t)(q + 1)) != AM_OK) {
+            t->wq[q].next_free = t->wq_free;
+            t->wq_free = q;
+            return NONE;
+        }
+        map_acct(s, old, t->waits);
+    }
+    return q;
+}
+
+/* Take waiter list q out of the lookup (its records are the caller's now). */
+void tb_waitq_take(struct shard *s, struct trace *t, uint32_t q)
+{
+    if (t->waits != NULL) {
+        size_t old = t->waits->cap;
+        uint64_t sid = t->wq[q].span_id;
+        am_map_remove(t->waits, tb_span_hash(sid), &sid, sizeof(sid));
+        map_acct(s, old, t->waits);
+    }
+    t->wq[q].next_free = t->wq_free;
+    t->wq_free = q;
 }

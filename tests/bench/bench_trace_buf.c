@@ -204,12 +204,10 @@ static void big_span(struct ts_span *t, unsigned k, unsigned n, bool unrelated)
                                           TS_I("gen_ai.usage.input_tokens", 100),
                                           TS_I("gen_ai.usage.output_tokens", 10),
                                           {NULL, 0, NULL, 0, 0}};
-    static const struct ts_attr own[] = {TS_S("gen_ai.operation.name", "chat"),
-                                         TS_S("gen_ai.agent.name", "planner"),
-                                         TS_S("gen_ai.request.model", "gpt-4o"),
-                                         TS_I("gen_ai.usage.input_tokens", 100),
-                                         TS_I("gen_ai.usage.output_tokens", 10),
-                                         {NULL, 0, NULL, 0, 0}};
+    static const struct ts_attr own[] = {
+        TS_S("gen_ai.operation.name", "chat"),  TS_S("gen_ai.agent.name", "planner"),
+        TS_S("gen_ai.request.model", "gpt-4o"), TS_I("gen_ai.usage.input_tokens", 100),
+        TS_I("gen_ai.usage.output_tokens", 10), {NULL, 0, NULL, 0, 0}};
     static const struct ts_attr http[] = {TS_S("http.request.method", "GET"),
                                           {NULL, 0, NULL, 0, 0}};
     static const struct ts_attr root[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
@@ -247,9 +245,8 @@ static double shape_run(unsigned n, size_t max_pending, bool unrelated, unsigned
     struct am_series_opts so = {.shards = 1};
     struct count_ctx cc = {{am_series_create(&so), 0, 0}, 0};
     struct am_obs_sink sink = {sink_count, &cc};
-    struct am_trace_buf_opts to = {.shards = 64,
-                                   .trace_wait_ns = 10ull * 1000000000ull,
-                                   .max_pending_spans = max_pending};
+    struct am_trace_buf_opts to = {
+        .shards = 64, .trace_wait_ns = 10ull * 1000000000ull, .max_pending_spans = max_pending};
     struct am_trace_buf *tb = am_trace_buf_create(&to);
     struct am_derive_opts d = {.pricing = NULL, .semconv_metrics = false};
     struct ts_span *spans = am_xcalloc(n, sizeof(*spans));

@@ -61,6 +61,7 @@ static void assert_defaults(const struct am_config *c)
     assert_no_tls(&c->prom.tls);
     assert_int_equal(c->trace_wait_ns, 10 * SEC);
     assert_int_equal(c->max_pending_spans, 1000000);
+    assert_int_equal(c->max_spans_per_trace, 100000);
     assert_int_equal(c->conversation_idle_timeout_ns, 30 * 60 * SEC);
     assert_int_equal(c->max_open_conversations, 1000000);
     assert_int_equal(c->quality_window_ns, 3600 * SEC);
