@@ -43,8 +43,10 @@ enum am_http1_state {
 struct am_http1_request {
     struct am_str method;
     struct am_str target;
-    int minor_version; /* HTTP/1.x */
-    struct am_http_header headers[AM_HTTP1_MAX_HEADERS];
+    int minor_version;              /* HTTP/1.x */
+    struct am_http_header *headers; /* AM_HTTP1_MAX_HEADERS, allocated once a head is
+                                     * complete and freed by reset: an idle connection
+                                     * holds none */
     size_t header_count;
     bool keep_alive;
     bool expect_continue;

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "am/alloc.h"
 #include "am/err.h"
 #include "am/http1.h"
 
@@ -63,6 +64,8 @@ void am_http1_parser_init(struct am_http1_parser *p, size_t max_head, size_t max
 void am_http1_parser_fini(struct am_http1_parser *p)
 {
     am_buf_fini(&p->req.body);
+    am_free(p->req.headers);
+    p->req.headers = NULL;
 }
 
 void am_http1_parser_reset(struct am_http1_parser *p)
@@ -72,6 +75,7 @@ void am_http1_parser_reset(struct am_http1_parser *p)
     if (body.cap > BODY_KEEP) {
         am_buf_fini(&body); /* an idle keep-alive connection keeps no body */
     }
+    am_free(p->req.headers);
     memset(&p->req, 0, sizeof(p->req));
     p->req.body = body;
     p->state = AM_HTTP1_HEAD;
@@ -177,6 +181,9 @@ static int parse_head_lines(struct am_http1_request *r, const char *d, size_t n,
     const char *eol = memchr(d, '\r', n);
     int rc = parse_request_line(r, d, (size_t)(eol - d), why);
     const char *line = eol + 2;
+    if (r->headers == NULL && line < end) {
+        r->headers = am_xmalloc(AM_HTTP1_MAX_HEADERS * sizeof(*r->headers));
+    }
     while (rc == AM_OK && line < end) {
         eol = memchr(line, '\r', (size_t)(end - line));
         if (r->header_count == AM_HTTP1_MAX_HEADERS) {

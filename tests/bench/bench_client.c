@@ -680,6 +680,9 @@ static void *hold_run(void *arg)
     struct hold_ctx *h = arg;
     for (unsigned i = h->from; i < h->to; i++) {
         h->w->fd = h->fds[i];
+        if (h->w->o->mode == M_GRPC && h->fds[i] >= 0) {
+            h->w->h2 = bench_h2_open(h->fds[i], h->w->o->port);
+        }
         salt_next(h->w, now_ns());
         bool ok = h->fds[i] >= 0 && export(h->w, &h->w->main);
         if (ok) {
