@@ -2,7 +2,8 @@
  * test_h2.c - the HTTP/2 server session against an nghttp2 client session,
  * in memory: concurrent streams, flow control past the initial window,
  * limits (streams, header list, body, in-flight), stream timeouts and
- * grpc-timeout, trailers, and malformed frames answered with GOAWAY.
+ * grpc-timeout, trailers, malformed frames answered with GOAWAY, and every
+ * allocation failing in turn (STYLE.md 5.9).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "am/alloc.h"
 #include "am/err.h"
 #include "am/h2.h"
 
@@ -25,6 +27,7 @@ struct result {
     uint32_t rst;
     bool closed;
     char trailer[64];
+    char body[16];
 };
 
 struct fix {
@@ -39,6 +42,7 @@ struct fix {
     unsigned requests;
     bool goaway;
     uint32_t goaway_code;
+    bool sweep; /* allocations may fail: answering may fail too */
 };
 
 static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
@@ -54,6 +58,11 @@ static void on_request(void *ud, struct am_h2 *h, const struct am_h2_request *r)
     struct am_h2_field fl[1] = {{AM_STR("content-type"), AM_STR("text/plain")}};
     struct am_h2_field tr[1] = {{AM_STR("grpc-status"), AM_STR("0")}};
     int status = r->error_status != 0 ? r->error_status : 200;
+    if (f->sweep) {
+        am_h2_respond(h, r->stream_id, status, fl, 1, (const uint8_t *)body, (size_t)n, tr,
+                      r->grpc ? 1 : 0);
+        return;
+    }
     assert_int_equal(am_h2_respond(h, r->stream_id, status, fl, 1, (const uint8_t *)body, (size_t)n,
                                    tr, r->grpc ? 1 : 0),
                      AM_OK);
@@ -100,8 +109,11 @@ static int c_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *
     struct fix *f = ud;
     (void)s;
     (void)flags;
-    (void)d;
-    f->res[id].data_len += len;
+    struct result *r = &f->res[id];
+    if (r->data_len + len < sizeof(r->body)) {
+        memcpy(r->body + r->data_len, d, len);
+    }
+    r->data_len += len;
     return 0;
 }
 
@@ -417,6 +429,98 @@ static void test_h2_malformed_frames_goaway(void **st)
     }
 }
 
+/* ---- allocation failures (STYLE.md 5.9) ---- */
+
+/* Like pump, but a server that fails (allocation) ends the exchange. */
+static void pump_tolerant(struct fix *f)
+{
+    for (int round = 0; round < 1000; round++) {
+        const uint8_t *p;
+        size_t moved = 0;
+        ssize_t n;
+        while ((n = nghttp2_session_mem_send(f->cli, &p)) > 0) {
+            if (am_h2_feed(f->srv, p, (size_t)n, 0) < 0) {
+                return;
+            }
+            moved += (size_t)n;
+        }
+        struct am_buf out;
+        am_buf_init(&out, 64u << 20);
+        int rc = am_h2_send(f->srv, &out, 64u << 20);
+        if (out.len > 0) {
+            nghttp2_session_mem_recv(f->cli, (const uint8_t *)out.data, out.len);
+            moved += out.len;
+        }
+        am_buf_fini(&out);
+        if (rc != AM_OK || moved == 0) {
+            return;
+        }
+    }
+    fail_msg("pump did not settle");
+}
+
+/* Three requests on one session (small, past the initial window, gRPC).
+ * Returns how many were answered completely with 200; each such answer
+ * carries its body's exact length (never a truncated body dispatched as
+ * whole). */
+static unsigned alloc_scenario(bool *created)
+{
+    static const size_t sizes[3] = {10, 100000, 5};
+    struct fix *f;
+    *created = setup_opts((void **)&f, 100, 4096, 4u << 20) == 0;
+    f->sweep = true;
+    unsigned ok = 0;
+    if (*created) {
+        struct body_src b[3] = {{sizes[0], false}, {sizes[1], false}, {sizes[2], false}};
+        nghttp2_nv te = {(uint8_t *)"te", (uint8_t *)"trailers", 2, 8, 0};
+        int32_t id[3] = {
+            post(f, "/v1/traces", "application/x-protobuf", &b[0], NULL, 0),
+            post(f, "/v1/traces", "application/x-protobuf", &b[1], NULL, 0),
+            post(f, "/s/Export", "application/grpc", &b[2], &te, 1),
+        };
+        pump_tolerant(f);
+        for (int i = 0; i < 3; i++) {
+            const struct result *r = &f->res[id[i]];
+            /* complete: 200 and the stream ended cleanly (a session that
+             * failed mid-answer is closed, and the client sees it cut) */
+            if (r->status == 200 && r->closed && r->rst == 0) {
+                char want[16];
+                snprintf(want, sizeof(want), "%zu", sizes[i]);
+                assert_string_equal(r->body, want);
+                ok++;
+            }
+        }
+        assert_true(f->requests <= 3);
+    }
+    nghttp2_session_del(f->cli);
+    am_h2_destroy(f->srv);
+    assert_int_equal(f->inflight, 0); /* every reserved byte released */
+    free(f);
+    return ok;
+}
+
+static void test_h2_each_alloc_failure(void **st)
+{
+    (void)st;
+    bool created;
+    am_alloc_fail_at(0);
+    assert_int_equal(alloc_scenario(&created), 3);
+    unsigned long total = am_alloc_count();
+    assert_true(created && total > 10);
+    unsigned failed_create = 0;
+    unsigned partial = 0;
+    for (unsigned long nth = 1; nth <= total; nth++) {
+        am_alloc_fail_at(nth);
+        unsigned ok = alloc_scenario(&created);
+        am_alloc_fail_at(0);
+        failed_create += !created;
+        partial += created && ok < 3;
+    }
+    /* Some failures hit session creation, some a live session. */
+    assert_true(failed_create > 0);
+    assert_true(partial > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_h2_inflight_cap_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_h2_grpc_timeout_dispatches_408, setup, teardown),
         cmocka_unit_test(test_h2_malformed_frames_goaway),
+        cmocka_unit_test(test_h2_each_alloc_failure),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }
