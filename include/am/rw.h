@@ -8,6 +8,7 @@
 
 #include "am/buf.h"
 #include "am/clock.h"
+#include "am/self.h"
 #include "am/series.h"
 
 /*
@@ -167,5 +168,8 @@ void am_rw_shutdown(struct am_rw *rw, uint64_t deadline_ns);
 /* Shut down now (if still running) and free. NULL is a no-op. */
 void am_rw_destroy(struct am_rw *rw);
 const struct am_rw_stats *am_rw_stats(const struct am_rw *rw);
+/* Collector (am/self.h) of one endpoint's agentmeter_remote_write_*; ud is
+ * the struct am_rw. */
+void am_rw_collect(void *ud, struct am_self_out *out);
 
 #endif

@@ -244,6 +244,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     for (unsigned i = 0; i < d->worker_count; i++) {
         worker_init(d, &d->workers[i], i);
     }
+    am_daemon_self_register(d);
     if (am_assembly_create(d) != 0) {
         am_daemon_destroy(d);
         return NULL;
@@ -422,6 +423,7 @@ void am_daemon_destroy(struct am_daemon *d)
     am_listener_close(d->otlp_listener);
     am_listener_close(d->grpc_listener);
     am_listener_close(d->prom_listener);
+    am_self_destroy(d->self);
     am_series_destroy(d->series);
     am_pricing_destroy(atomic_load(&d->pricing));
     am_rules_destroy(atomic_load(&d->rules));

@@ -21,6 +21,7 @@
 #include "am/rules.h"
 #include "am/rw.h"
 #include "am/trace_buf.h"
+#include "am/self.h"
 #include "am/series.h"
 #include "am/server.h"
 
@@ -44,6 +45,12 @@ struct am_worker {
     struct am_price_cache price_cache; /* lookups of this thread (derive) */
     uint64_t wall_ns;                  /* wall clock of the request being ingested; 0 outside one */
     uint64_t housekeeping_timer;       /* worker 0 only */
+};
+
+/* What the listener collector reads (self.c). */
+struct am_self_listener {
+    struct am_listener *l;
+    const char *name; /* the listener label */
 };
 
 struct am_retired {
@@ -74,6 +81,8 @@ struct am_daemon {
     uint64_t expire_next_ns;  /* monotonic: next idle expiry pass (main thread) */
     uint64_t release_next_ns; /* monotonic: next am_housekeeping_release pass */
     size_t rw_count;
+    struct am_self *self; /* the self-metric collectors (self.c) */
+    struct am_self_listener self_listeners[3];
     atomic_bool ready;
     atomic_bool stopping;
     double start_time_seconds;
@@ -109,6 +118,9 @@ void am_housekeeping_expire(struct am_daemon *d);
 /* Main thread, at most once a second: hand memory freed by a burst back to
  * the system (malloc_trim when malloc holds >= 8 MiB free). */
 void am_housekeeping_release(struct am_daemon *d);
+
+/* self.c: create d->self and register every collector. */
+void am_daemon_self_register(struct am_daemon *d);
 
 /* state.c: restore the conversations saved in state_dir, then remove the
  * file. Logs and goes on when there is none or it is bad. */

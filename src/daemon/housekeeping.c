@@ -16,6 +16,7 @@
 #include "am/log.h"
 #include "am/memlimit.h"
 #include "am/quality.h"
+#include "am/self.h"
 #include "am/trace_buf.h"
 
 #include "daemon_int.h"
@@ -59,9 +60,15 @@ void am_housekeeping_start(struct am_worker *w0)
 void am_housekeeping_snapshot(struct am_daemon *d, bool force)
 {
     uint64_t now = am_clock_mono(am_clock_system());
+    bool collected = false;
     for (size_t i = 0; i < d->rw_count; i++) {
         if (!force && now < d->rw_next_ns[i]) {
             continue;
+        }
+        if (!collected) {
+            /* the self-metrics a scrape would see, whether or not one comes */
+            am_self_collect(d->self, 0);
+            collected = true;
         }
         d->rw_next_ns[i] = now + d->cfg.remote_write[i].send_interval_ns;
         int rc = am_rw_snapshot(d->rw[i], d->series);

@@ -21,6 +21,7 @@
 #include "am/err.h"
 #include "am/log.h"
 #include "am/rw.h"
+#include "am/self.h"
 #include "am/series.h"
 #include "am/str.h"
 
@@ -630,4 +631,44 @@ static void visit_store(void *src, am_series_visit_cb cb, void *ud)
 int am_rw_snapshot(struct am_rw *rw, struct am_series_store *store)
 {
     return am_rw_snapshot_visit(rw, visit_store, store);
+}
+
+/* ---- self-metrics ---- */
+
+void am_rw_collect(void *ud, struct am_self_out *out)
+{
+    static const char *const classes[6] = {"error", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    const struct am_rw_stats *st = am_rw_stats(ud);
+    struct am_str url = am_str_from(st->url);
+    char reason[16];
+    am_self_set(out, AM_M_SELF_RW_SAMPLES_SENT_TOTAL, (double)atomic_load(&st->samples_sent), url,
+                AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_SAMPLES_FAILED_TOTAL, (double)atomic_load(&st->samples_failed),
+                url, AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_SAMPLES_RETRIED_TOTAL, (double)atomic_load(&st->samples_retried),
+                url, AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_SAMPLES_DROPPED_TOTAL,
+                (double)atomic_load(&st->samples_dropped_queue_full), url, AM_STR("queue_full"));
+    for (int i = 0; i < 100; i++) {
+        uint64_t n = atomic_load(&st->samples_dropped_status[i]);
+        if (n > 0) {
+            int len = snprintf(reason, sizeof(reason), "http_%d", 400 + i);
+            am_self_set(out, AM_M_SELF_RW_SAMPLES_DROPPED_TOTAL, (double)n, url,
+                        (struct am_str){reason, (size_t)len}); /* copied */
+        }
+    }
+    for (int i = 0; i < 6; i++) {
+        uint64_t n = atomic_load(&st->requests_status[i]);
+        if (n > 0) {
+            am_self_set(out, AM_M_SELF_RW_REQUESTS_TOTAL, (double)n, url, am_str_from(classes[i]));
+        }
+    }
+    am_self_set(out, AM_M_SELF_RW_QUEUE_LENGTH, (double)atomic_load(&st->queue_records), url,
+                AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_QUEUE_BYTES, (double)atomic_load(&st->queue_bytes), url,
+                AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_QUEUE_CORRUPT_TOTAL,
+                (double)atomic_load(&st->queue_corrupt_records), url, AM_STR_NULL);
+    am_self_set(out, AM_M_SELF_RW_LAST_SEND_TIMESTAMP,
+                (double)atomic_load(&st->last_send_timestamp_s), url, AM_STR_NULL);
 }

@@ -197,6 +197,19 @@ async function vmValue(port, sel) {
   return vals[vals.length - 1];
 }
 
+// Every raw sample of one series in VictoriaMetrics: { values, timestamps }
+// (empty when absent).
+async function vmSamples(port, sel) {
+  const r = await request(port, { path: `/api/v1/export?match[]=${encodeURIComponent(sel)}` });
+  assert.equal(r.status, 200);
+  const lines = r.body.toString('utf8').split('\n').filter((l) => l !== '');
+  if (lines.length !== 1) {
+    return { values: [], timestamps: [] };
+  }
+  const j = JSON.parse(lines[0]);
+  return { values: j.values, timestamps: j.timestamps };
+}
+
 // Poll read() until it gives `want` (0 included) or 30 s pass; returns the last value read.
 async function settle(read, want) {
   let last;
@@ -318,6 +331,76 @@ describe('remote_write to real receivers', () => {
       if (c2) {
         await c2.stop();
       }
+    }
+  });
+
+  test('remote_write-only: self-metrics arrive and advance with no scraper', async () => {
+    const vmPort = await freePort();
+    await startVictoriaMetrics(vmPort);
+    const url = `http://127.0.0.1:${vmPort}/api/v1/write`;
+    const c = await startCollector({
+      extra:
+        '  remote_write:\n' +
+        rwEntry(url, path.join(tmp, 'q-self')) +
+        'external_labels: { cluster: self }\n' +
+        PRICING,
+    });
+    // Never GET /metrics here: only the remote_write snapshots collect.
+    const sel = (name, labels = {}) => selector(name, { ...labels, cluster: 'self' });
+    const want = [
+      sel('process_cpu_seconds_total'),
+      sel('process_resident_memory_bytes'),
+      sel('process_start_time_seconds'),
+      sel('agentmeter_build_info'),
+      sel('agentmeter_connections_active', { listener: 'otlp_http' }),
+      sel('agentmeter_remote_write_samples_sent_total', { url }),
+      sel('agentmeter_remote_write_queue_length', { url }),
+    ];
+    try {
+      await exportAgentTrace(c.httpPort);
+      const accepted = sel('agentmeter_connections_accepted_total', { listener: 'otlp_http' });
+      const first = await waitFor(
+        async () => {
+          const a = await vmSamples(vmPort, accepted);
+          return a.values.length > 0 && a.values[a.values.length - 1] >= 1 ? a : undefined;
+        },
+        { timeoutMs: 30000, interval: 200 },
+      );
+      assert.ok(first, `connections never reached the receiver:\n${c.output}`);
+      for (const s of want) {
+        const got = await waitFor(async () => ((await vmSamples(vmPort, s)).values.length > 0 ? true : undefined), {
+          timeoutMs: 20000,
+          interval: 200,
+        });
+        assert.ok(got, `${s} never reached the receiver`);
+      }
+      const sent0 = await vmSamples(vmPort, want[5]);
+      const rss0 = await vmSamples(vmPort, want[1]);
+      const acc0 = first.values[first.values.length - 1];
+      // More traffic: new connections; and later snapshots carry later values.
+      await exportAgentTrace(c.httpPort);
+      const advanced = await waitFor(
+        async () => {
+          const sent = await vmSamples(vmPort, want[5]);
+          const rss = await vmSamples(vmPort, want[1]);
+          const acc = await vmSamples(vmPort, accepted);
+          const last = (x) => x.values[x.values.length - 1];
+          return last(sent) > last(sent0) &&
+            rss.timestamps.length > rss0.timestamps.length &&
+            rss.timestamps[rss.timestamps.length - 1] > rss0.timestamps[rss0.timestamps.length - 1] &&
+            last(acc) > acc0
+            ? { sent: last(sent), acc: last(acc) }
+            : undefined;
+        },
+        { timeoutMs: 30000, interval: 250 },
+      );
+      assert.ok(advanced, `self-metrics did not advance at the receiver:\n${c.output}`);
+      const start = await vmSamples(vmPort, want[2]);
+      const startS = start.values[start.values.length - 1];
+      assert.ok(Math.abs(startS - Date.now() / 1000) < 120, `process_start_time_seconds ${startS}`);
+    } finally {
+      const exit = await c.stop();
+      assert.equal(exit.code, 0, `collector exit: ${JSON.stringify(exit)}\n${c.output}`);
     }
   });
 });
