@@ -14,8 +14,10 @@
 # model_inference_calls_total and agent_tool_calls_total sum to the spans
 # the collector answered 200 for, and exits 1 when any run does not.
 # Usage: scripts/bench.sh [--quick] [--no-build]
-#   --quick: 1 worker, 1 s per run, trace_wait 2s (a self-test of the
-#            checker, run by scripts/test.sh; figures are not meaningful).
+#   --quick: 1 worker, 1 s per run, trace_wait 2s, plus one run that repeats
+#            one body (the same ids) which the checker must report as a
+#            mismatch: a self-test of the checker, run by scripts/test.sh;
+#            figures are not meaningful.
 # Env: BENCH_SECONDS (10), BENCH_CONNECTIONS (4), BENCH_WORKERS ("1 2"),
 #      BENCH_SHAPES ("whole split"), BENCH_MODES ("pb gzip json grpc"),
 #      BENCH_LAG (2), BENCH_BIN (build/agentmeter), BENCH_TRACE_WAIT (10s).
@@ -243,6 +245,7 @@ run_one() {
     stop_collector
     local spans cpu
     spans=$(field "$max" spans)
+    sps_of["$workers $shape $mode"]=$(field "$max" spans_per_second)
     cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN {printf "%.3f", (b - a) / hz}')
     awk -v w="$workers" -v sh="$shape" -v m="$mode" -v s="$spans" -v c="$cpu" \
         -v sps="$(field "$max" spans_per_second)" -v p50="$(field "$lat" p50_ms)" \
@@ -256,7 +259,9 @@ run_one() {
     echo "$check_msg"
     if ((!ok)); then
         failures+=("workers=$workers $shape $mode: $check_msg")
-        cat "$tmp/agentmeter.log" >&2
+        if [[ $shape != repeat ]]; then
+            cat "$tmp/agentmeter.log" >&2
+        fi
     fi
     if ((errors > 0)); then
         failures+=("workers=$workers $shape $mode: $errors requests not answered 200/OK")
@@ -265,6 +270,7 @@ run_one() {
 
 hz=$(getconf CLK_TCK)
 failures=()
+declare -A sps_of
 walk=$(walk_ceiling)
 echo "agentmeter ingest benchmark: new trace ids on every request; $conns connections, ${secs}s"
 echo "per run, root lag ${lag}s (split), trace_wait $trace_wait; wire-walk ceiling $walk spans/CPU-s"
@@ -277,6 +283,27 @@ for workers in $workers_list; do
         for mode in $modes; do
             run_one "$workers" "$shape" "$mode"
         done
+    done
+done
+# The checker's own test (--quick): a client that repeats one body (the same
+# ids every time) must fail the check, since re-sent spans are not counted.
+if ((quick)); then
+    saved=("${failures[@]}")
+    echo "checker self-test: the same body repeated (must be reported as a mismatch)"
+    run_one 1 repeat pb
+    if ((${#failures[@]} == ${#saved[@]})) || [[ "${failures[-1]}" != *MISMATCH* ]]; then
+        saved+=("checker self-test: repeated ids were not reported as a mismatch")
+    fi
+    failures=("${saved[@]}")
+fi
+for shape in $shapes; do
+    for mode in $modes; do
+        one=${sps_of["1 $shape $mode"]:-}
+        two=${sps_of["2 $shape $mode"]:-}
+        if [[ -n "$one" && -n "$two" ]]; then
+            awk -v s="$shape" -v m="$mode" -v a="$one" -v b="$two" 'BEGIN {
+                printf "scaling %s %s: 2 workers / 1 worker spans/s = %.2f\n", s, m, (a > 0 ? b / a : 0) }'
+        fi
     done
 done
 walk2=$(walk_ceiling)

@@ -8,7 +8,9 @@
  * traces; shape "split" sends every trace's children first (without
  * gen_ai.agent.name) and its invoke_agent root in a later request, about
  * -l seconds later, as batching SDKs do with long agent turns; at the end
- * the roots still owed are sent. Prints one JSON object with the spans sent
+ * the roots still owed are sent. Shape "repeat" sends the same ids on every
+ * request (what the old benchmark measured: deduplication), for the
+ * caller's check to fail on. Prints one JSON object with the spans sent
  * and answered 200/OK per operation, so that the caller can check them
  * against what the collector derived. Hold mode (-H) opens N connections,
  * sends one request on each, keeps them open -w seconds, then closes them.
@@ -48,6 +50,7 @@ struct opts {
     unsigned traces;
     enum mode mode;
     bool split;
+    bool repeat; /* the same ids on every request: the checker's self-test */
     double lag_s; /* split: roots follow their children by this much */
     size_t pad_bytes;
     unsigned hold; /* hold mode: connections */
@@ -320,7 +323,7 @@ static void lag_note(struct worker *w, uint64_t sent_ns, uint64_t t)
  * lag seconds ago (or, until there are any, roots of new traces). */
 static void salt_next(struct worker *w, uint64_t t)
 {
-    bench_salt(&w->main, BENCH_GROUP_CHILD, next_salt(&w->seed));
+    bench_salt(&w->main, BENCH_GROUP_CHILD, w->o->repeat ? 0 : next_salt(&w->seed));
     if (!w->o->split) {
         return;
     }
@@ -420,7 +423,7 @@ static void usage(void)
 {
     fputs("usage: am_bench_client [-c connections] [-d seconds] [-p port] [-r req/s (0=max)]\n"
           "         [-t traces per request (8 spans each)] [-e pb|gzip|json|grpc]\n"
-          "         [-S whole|split] [-l root lag seconds] [-a chat prompt bytes]\n"
+          "         [-S whole|split|repeat] [-l root lag seconds] [-a chat prompt bytes]\n"
           "         [-H connections -w hold seconds] [-D FILE (write the protobuf batch)]\n",
           stderr);
 }
@@ -434,7 +437,8 @@ static int parse_word(int ch, const char *arg, struct opts *o)
     }
     if (ch == 'S') {
         o->split = strcmp(arg, "split") == 0;
-        return o->split || strcmp(arg, "whole") == 0 ? 0 : -1;
+        o->repeat = strcmp(arg, "repeat") == 0;
+        return o->split || o->repeat || strcmp(arg, "whole") == 0 ? 0 : -1;
     }
     for (int i = 0; i < 4; i++) {
         if (strcmp(arg, modes[i]) == 0) {
