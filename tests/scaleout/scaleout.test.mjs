@@ -200,7 +200,13 @@ const addInto = (acc, m) => {
 
 // --- the topology ---
 
-const CONV = ['agent_conversation_turns_bucket', 'agent_conversation_turns_sum', 'agent_conversation_turns_count', 'agent_conversations_total'];
+const CONV = [
+  'agent_conversation_turns_bucket',
+  'agent_conversation_turns_sum',
+  'agent_conversation_turns_count',
+  'agent_conversations_total',
+];
+const AGENT_SERIES = '__name__=~"agent_.+|model_.+|gen_ai_.+"';
 // Gauges computed over a window per replica: exact only where one replica
 // holds all of an agent's data (service routing, HA).
 const WINDOWED = ['agent_quality_score', 'agent_escalation_rate'];
@@ -284,11 +290,12 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
     const gateProm = await startGate(promPort);
     const gateVm = await startGate(vmPort);
     const eqFor = (port) => (port === vmPort ? vmEqual : undefined);
+    const gateUrl = (gate) => `http://127.0.0.1:${gate.port}/api/v1/write`;
 
     const start = async (topology, replica, gated = false) => {
       const c = await startCollector({
         extra: gated
-          ? instanceConfig(topology, replica, `http://127.0.0.1:${gateProm.port}/api/v1/write`, `http://127.0.0.1:${gateVm.port}/api/v1/write`)
+          ? instanceConfig(topology, replica, gateUrl(gateProm), gateUrl(gateVm))
           : instanceConfig(topology, replica, promUrl, vmUrl),
       });
       collectors.push(c);
@@ -313,10 +320,9 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
     let killedAccepted = 0; // spans the killed t1 had counted (its counter restarts at 0)
     const send = async (w) => {
       for (const body of w.requests) {
+        const headers = { 'Content-Type': 'application/x-protobuf' };
         const codes = await Promise.all(
-          doors.map(async (port) =>
-            (await request(port, { method: 'POST', path: '/v1/traces', headers: { 'Content-Type': 'application/x-protobuf' }, body })).status,
-          ),
+          doors.map(async (port) => (await request(port, { method: 'POST', path: '/v1/traces', headers, body })).status),
         );
         assert.deepEqual(codes, doors.map(() => 200), 'every front door took the request');
       }
@@ -358,10 +364,12 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
     assert.ok(want1.size > 20, `t1 holds ${want1.size} agent series`);
     // (remote_write drops empty label values, as Prometheus does.)
     // Its queues grow past the snapshot that holds phase 1 in full.
-    const qlen = (m) => m.get('agentmeter_remote_write_queue_length', { url: `http://127.0.0.1:${gateProm.port}/api/v1/write` });
+    const qlen = (m) => m.get('agentmeter_remote_write_queue_length', { url: gateUrl(gateProm) });
     const q0 = qlen(before1.m);
-    assert.ok(await waitFor(async () => qlen((await t1.scrape()).m) >= q0 + 2, { timeoutMs: 10000, interval: 100 }), 'queue did not grow');
-    assert.equal((await query(promPort, 'count({replica="t1"})')).size, 0, 'nothing of t1 reached Prometheus before the kill');
+    const grew = await waitFor(async () => qlen((await t1.scrape()).m) >= q0 + 2, { timeoutMs: 10000, interval: 100 });
+    assert.ok(grew, 'queue did not grow');
+    const early = await query(promPort, 'count({replica="t1"})');
+    assert.equal(early.size, 0, 'nothing of t1 reached Prometheus before the kill');
 
     killedAccepted = before1.accepted;
     t1.child.kill('SIGKILL');
@@ -376,14 +384,11 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
 
     // The queued samples arrive: at the kill time both receivers hold t1's last /metrics.
     for (const port of [promPort, vmPort]) {
-      const got = await waitFor(
-        async () => {
-          const r = await fetchSeries(port, '{replica="t1",__name__=~"agent_.+|model_.+|gen_ai_.+"}', killTs);
-          return diff(r, want1, 8, eqFor(port)).length === 0 ? r : undefined;
-        },
-        { timeoutMs: 20000, interval: 250 },
-      );
-      assert.ok(got, `${port === promPort ? 'Prometheus' : 'VictoriaMetrics'} lacks t1's queued samples: ${diff(await fetchSeries(port, '{replica="t1",__name__=~"agent_.+|model_.+|gen_ai_.+"}', killTs), want1, 8, eqFor(port)).join('; ')}`);
+      const missing = async () =>
+        diff(await fetchSeries(port, `{replica="t1",${AGENT_SERIES}}`, killTs), want1, 8, eqFor(port));
+      const got = await waitFor(async () => (await missing()).length === 0, { timeoutMs: 20000, interval: 250 });
+      const name = port === promPort ? 'Prometheus' : 'VictoriaMetrics';
+      assert.ok(got, `${name} lacks t1's queued samples: ${(await missing()).join('; ')}`);
     }
     const drained = await waitFor(async () => {
       const m = (await t1b.scrape()).m;
@@ -398,7 +403,8 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
     await send(w2);
     await quiet();
 
-    const names = [...new Set((await scrapeSelf(single)).m.list.map((s) => s.name).filter((n) => /^(agent_|model_|gen_ai_)/.test(n)))];
+    const singleList = (await scrapeSelf(single)).m.list;
+    const names = [...new Set(singleList.map((s) => s.name).filter((n) => /^(agent_|model_|gen_ai_)/.test(n)))];
     assert.ok(names.length >= 30, `single shows ${names.length} agent families`);
     // Trace-routed totals across the kill: what the replicas hold now, only
     // samples written after the kill (the old t1's series keep answering an
@@ -415,10 +421,11 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
     const DROP = ['__name__', 'topology', 'replica', 'instance']; // aggregation drops the name too
     for (const [label, port] of [['Prometheus', promPort], ['VictoriaMetrics', vmPort]]) {
       // Wait for the last snapshot of every instance, then compare.
+      const traces = [...w1.conversations, ...w2.conversations].reduce((a, c) => a + c.turns.length, 0);
       const settled = await waitFor(async () => {
         const s = await fetchSeries(port, '{topology="single",__name__="agent_requests_total"}');
         const t = await fetchSeries(port, '{topology="ha",replica="h1",__name__="agent_requests_total"}');
-        return diff(t, s).length === 0 && [...s.values()].reduce((a, b) => a + b, 0) === w1.conversations.concat(w2.conversations).reduce((a, c) => a + c.turns.length, 0);
+        return diff(t, s).length === 0 && [...s.values()].reduce((a, b) => a + b, 0) === traces;
       }, { timeoutMs: 20000, interval: 250 });
       assert.ok(settled, `${label}: the last snapshots never arrived`);
       await waitFor(async () => {
@@ -448,7 +455,10 @@ describe('scale-out: sharded, service-routed and HA replicas into Prometheus and
         report.series += want.size;
       }
       assert.ok(report.families >= 25);
-      console.log(`# ${label}: ${report.families} span-level families (${report.series} series) exact under trace-id routing across a kill -9; ${names.length} families exact under service routing and the HA max`);
+      console.log(
+        `# ${label}: ${report.families} span-level families (${report.series} series) exact under ` +
+          `trace-id routing across a kill -9; ${names.length} families exact under service routing and the HA max`,
+      );
     }
 
     // Trace-id routing splits conversations: each replica finishes its own
@@ -515,11 +525,11 @@ async function fetchSeries(port, sel, time) {
   assert.equal(r.status, 200);
   const out = new Map();
   for (const s of JSON.parse(r.body.toString('utf8')).data.result) {
-    const { __name__: name, topology, replica, instance, ...labels } = s.metric;
-    void topology;
-    void replica;
-    void instance;
-    out.set(name + JSON.stringify(Object.entries(labels).sort()), Number(s.value[1]));
+    const labels = { ...s.metric };
+    for (const k of ['__name__', 'topology', 'replica', 'instance']) {
+      delete labels[k];
+    }
+    out.set(s.metric.__name__ + JSON.stringify(Object.entries(labels).sort()), Number(s.value[1]));
   }
   return out;
 }
