@@ -78,6 +78,10 @@ struct am_config {
     /* top-level `workers:` (0 = number of CPUs) */
     uint32_t workers;
 
+    /* exporters.prometheus.debug: GET /debug/spans and /debug/ (read at start) */
+    bool prom_debug;
+    uint32_t prom_debug_spans;
+
     /* limits.memory: "80%" (of the cgroup or machine memory), a size, or 0
      * (off); parsed into exactly one of the two fields below. */
     char *memory_limit;

@@ -18,6 +18,7 @@
 #include "am/clock.h"
 #include "am/daemon.h"
 #include "am/err.h"
+#include "am/explain.h"
 #include "am/log.h"
 
 #include "daemon_int.h"
@@ -229,6 +230,9 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     d->config_path = config_path != NULL ? am_xstrdup(config_path) : NULL;
     atomic_store(&d->pricing, pricing);
     atomic_store(&d->rules, rules);
+    if (d->cfg.prom_debug) {
+        d->explain = am_explain_create(d->cfg.prom_debug_spans);
+    }
     atomic_store(&d->semconv_metrics, d->cfg.semconv_metrics);
     d->start_time_seconds = (double)am_clock_wall(am_clock_system()) / 1e9;
 
@@ -427,6 +431,7 @@ void am_daemon_destroy(struct am_daemon *d)
     am_series_destroy(d->series);
     am_pricing_destroy(atomic_load(&d->pricing));
     am_rules_destroy(atomic_load(&d->rules));
+    am_explain_destroy(d->explain);
     while (d->retired != NULL) {
         struct am_retired *r = d->retired;
         d->retired = r->next;

@@ -66,6 +66,7 @@ struct am_daemon {
     struct am_series_store *series;
     _Atomic(struct am_pricing *) pricing; /* swapped on reload */
     _Atomic(struct am_rules *) rules;     /* processors.genai.rules; swapped on reload */
+    struct am_explain *explain;           /* exporters.prometheus.debug; NULL when off */
     struct am_retired *retired;           /* old tables, freed at exit */
     atomic_bool semconv_metrics;
     struct am_listener *otlp_listener;

@@ -19,6 +19,7 @@
 #include "am/log.h"
 #include "am/otlp.h"
 #include "am/quality.h"
+#include "am/explain.h"
 #include "am/rules.h"
 #include "am/arena.h"
 #include "am/series.h"
@@ -318,12 +319,19 @@ static void tally_flush(struct am_worker *w, const struct tally *t, const struct
 }
 
 /* Built-in table, then the first matching rule (SPEC.md 3.1, 3.2). */
-static void classify(const struct am_rules *rules, struct ancestry *an, const struct am_span *span,
-                     struct am_span_facts *facts, struct am_rule_hit *hit)
+static void classify(struct am_worker *w, const struct am_rules *rules, struct ancestry *an,
+                     const struct am_span *span, struct am_span_facts *facts,
+                     struct am_rule_hit *hit)
 {
     am_classify(span, facts);
+    struct am_str builtin_agent = facts->agent_name;
     struct am_match_view v = {.span = span, .has_genai_ancestor = has_genai_ancestor, .ud = an};
     am_rules_apply(rules, &v, facts, hit);
+    if (w->d->explain != NULL) {
+        bool by_rule = facts->agent_name.ptr != builtin_agent.ptr ||
+                       facts->agent_name.len != builtin_agent.len;
+        am_explain_add(w->d->explain, span, facts, hit, by_rule);
+    }
     if (hit->rule < 0 && facts->op == AM_OP_OTHER && !span->has_parent) {
         AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "ingest",
                   "root span matched no built-in dialect and no rule service=\"%.*s\" "
@@ -362,7 +370,7 @@ static void classify_span(void *ud, const struct am_span *span, struct am_span_f
 {
     struct batch_ctx *c = ud;
     struct am_rule_hit hit;
-    classify(c->rules, &c->an, span, facts, &hit);
+    classify(c->w, c->rules, &c->an, span, facts, &hit);
     tally_add(c->w, &c->tally, facts, &hit);
     am_signals_stream(span, facts);
     c->adjusted[am_signals_sampling(span, c->mattr, facts)]++;

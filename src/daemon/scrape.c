@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "am/err.h"
+#include "am/explain.h"
 #include "am/expo.h"
 #include "am/alloc.h"
 #include "am/inflate.h"
@@ -94,9 +95,39 @@ static void on_ready(void *ud, const struct am_http_request *req, struct am_http
     }
 }
 
+/* exporters.prometheus.debug (README): the recent classifications. */
+static void on_debug_spans(void *ud, const struct am_http_request *req,
+                           struct am_http_response *resp)
+{
+    struct am_worker *w = ud;
+    (void)req;
+    am_buf_reset(&resp->body);
+    if (am_explain_json(w->d->explain, &resp->body) != AM_OK) {
+        text(resp, 500, "debug spans exceeded the response buffer\n");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "application/json";
+}
+
+static void on_debug_page(void *ud, const struct am_http_request *req,
+                          struct am_http_response *resp)
+{
+    (void)ud;
+    (void)req;
+    am_buf_reset(&resp->body);
+    am_buf_append_str(&resp->body, am_explain_html);
+    resp->status = 200;
+    resp->content_type = "text/html; charset=utf-8";
+}
+
 void am_scrape_routes(struct am_worker *w, struct am_router *r)
 {
     am_router_add(r, AM_HTTP_GET, "/metrics", on_metrics, w);
     am_router_add(r, AM_HTTP_GET, "/-/healthy", on_healthy, w);
     am_router_add(r, AM_HTTP_GET, "/-/ready", on_ready, w);
+    if (w->d->explain != NULL) {
+        am_router_add(r, AM_HTTP_GET, "/debug/spans", on_debug_spans, w);
+        am_router_add(r, AM_HTTP_GET, "/debug/", on_debug_page, w);
+    }
 }

@@ -17,7 +17,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 
 import { startFakeOpenAI } from './fake_openai.mjs';
 import * as fw from './frameworks.mjs';
-import { AGENTMETER_BIN, startCollector, waitFor } from './lib.mjs';
+import { AGENTMETER_BIN, request, startCollector, waitFor } from './lib.mjs';
 
 const PRESET = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../deploy/rules/openinference-langchain.yaml');
 const RULE = 'rule:openinference-langchain-root-chain';
@@ -135,5 +135,73 @@ pricing:
     await provider.shutdown();
     const exit = await c.stop();
     assert.equal(exit.code, 0, c.output);
+  }
+});
+
+test('debug: /debug/spans explains each span of a real LangGraph run; /debug/ serves the page; off by default', async () => {
+  const off = await startCollector({});
+  try {
+    const r = await request(off.promPort, { path: '/debug/spans' });
+    assert.equal(r.status, 404);
+  } finally {
+    await off.stop();
+  }
+  const c = await startCollector({
+    prom: '    debug: true\n    debug_spans: 8\n',
+    extra: `processors:
+  genai:
+    trace_wait: 1s
+    rules:
+      - name: quiet-start
+        match: {span_name: __start__}
+        set: {operation: ignore}
+`,
+  });
+  const exporter = new OTLPTraceExporter({ url: `http://127.0.0.1:${c.httpPort}/v1/traces` });
+  const provider = fw.makeProvider(exporter, 'debug-svc');
+  try {
+    await fw.langgraph(provider, fake, 'dbg-agent');
+    await provider.forceFlush();
+    // 14 spans, ring of 8: the newest 8 are kept, 6 overwritten.
+    const d = await waitFor(async () => {
+      const r = await request(c.promPort, { path: '/debug/spans' });
+      const j = JSON.parse(r.body.toString());
+      return j.recorded === 14 ? { r, j } : undefined;
+    });
+    assert.ok(d, 'the 14 spans were not recorded');
+    assert.equal(d.r.headers['content-type'], 'application/json');
+    assert.equal(d.j.capacity, 8);
+    assert.equal(d.j.overwritten, 6);
+    assert.equal(d.j.spans.length, 8);
+    const root = d.j.spans.find((s) => s.name === 'dbg-agent');
+    assert.ok(root, 'the root span ends last and is kept');
+    assert.equal(root.parent_span_id, null);
+    assert.equal(root.operation, 'agent');
+    assert.equal(root.classified_by, 'builtin');
+    assert.equal(root.agent_name, 'dbg-agent');
+    assert.equal(root.agent_from, 'attribute');
+    assert.equal(root.conversation_id, fw.THREAD);
+    assert.equal(root.scope, '@arizeai/openinference-instrumentation-langchain');
+    const llm = d.j.spans.filter((s) => s.operation === 'inference');
+    assert.deepEqual(llm.map((s) => s.tokens), [{ input: 150, output: 30 }]);
+    assert.equal(llm[0].model_id, fw.MODEL);
+    assert.equal(llm[0].agent_from, 'ancestor_or_service');
+    const none = d.j.spans.filter((s) => s.operation === 'none');
+    assert.ok(none.length > 0 && none.every((s) => s.classified_by === 'builtin'));
+
+    // The ignored span is explained too (it ends first, so look at the metric).
+    const m = (await c.scrape()).m;
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'rule:quiet-start', operation: 'ignored' }), 1);
+
+    const page = await request(c.promPort, { path: '/debug/' });
+    assert.equal(page.status, 200);
+    assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+    const html = page.body.toString();
+    for (const id of ['id="svc"', 'id="uncl"', 'id="agent"', 'id="summary"', 'id="spans"', 'fetch("spans")']) {
+      assert.ok(html.includes(id), `page lacks ${id}`);
+    }
+  } finally {
+    await provider.shutdown();
+    await c.stop();
   }
 });
