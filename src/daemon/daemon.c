@@ -134,17 +134,68 @@ static struct am_server_opts listener_opts(const char *name, const struct am_lis
     return o;
 }
 
-/* The sink of trace assembly: observations are applied at once, because
- * labels of spans resolved late point into trace_buf's interned strings,
- * valid only while its shard lock is held. During a request the wall clock
- * read at its start is used (the sink runs about once per span). */
+/* Deferred observations per request, at most; past it they apply at once. */
+#define DEFER_OBS_CAP 8192
+#define DEFER_BYTES_CAP ((size_t)512 << 10)
+
+void am_worker_flush_deferred(struct am_worker *w)
+{
+    for (size_t i = 0; i < w->dobs_len; i++) {
+        for (int l = 0; l < AM_MAX_LABELS; l++) {
+            struct am_str *v = &w->dobs[i].labels[l];
+            v->ptr = v->len > 0 ? w->dbytes + (uintptr_t)v->ptr : NULL;
+        }
+    }
+    if (w->dobs_len > 0) {
+        am_series_apply_at(w->d->series, w->index, w->dobs, w->dobs_len, w->wall_ns);
+    }
+    w->dobs_len = 0;
+    w->dbytes_len = 0;
+}
+
+static size_t obs_label_bytes(const struct am_obs *o)
+{
+    size_t n = 0;
+    for (int l = 0; l < AM_MAX_LABELS; l++) {
+        n += o->labels[l].len;
+    }
+    return n;
+}
+
+/*
+ * The sink of trace assembly. During a request (wall_ns set) observations
+ * are copied, label bytes included (they may point into trace_buf's
+ * interned strings, valid only under its shard lock), and applied once by
+ * am_worker_flush_deferred after the batch: series work is never done per
+ * span under a trace_buf lock. Outside a request (housekeeping, shutdown),
+ * and past the per-request cap, they apply at once.
+ */
 static void sink_apply(void *ud, const struct am_obs *obs, size_t n)
 {
     struct am_worker *w = ud;
-    if (w->wall_ns != 0) {
-        am_series_apply_at(w->d->series, w->index, obs, n, w->wall_ns);
-    } else {
+    if (w->wall_ns == 0) {
         am_series_apply(w->d->series, w->index, obs, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t need = obs_label_bytes(&obs[i]);
+        if (need > DEFER_BYTES_CAP) {
+            am_series_apply_at(w->d->series, w->index, &obs[i], 1, w->wall_ns);
+            continue;
+        }
+        if (w->dobs_len == DEFER_OBS_CAP || w->dbytes_len + need > DEFER_BYTES_CAP) {
+            am_worker_flush_deferred(w);
+        }
+        struct am_obs *o = &w->dobs[w->dobs_len++];
+        *o = obs[i];
+        for (int l = 0; l < AM_MAX_LABELS; l++) {
+            struct am_str *v = &o->labels[l];
+            if (v->len > 0) {
+                memcpy(w->dbytes + w->dbytes_len, v->ptr, v->len);
+                v->ptr = (const char *)(uintptr_t)w->dbytes_len;
+                w->dbytes_len += v->len;
+            }
+        }
     }
 }
 
@@ -170,6 +221,8 @@ static void worker_init(struct am_daemon *d, struct am_worker *w, unsigned index
     w->sink.fn = sink_apply;
     w->sink.ud = w;
     w->obs = am_xcalloc(AM_WORKER_OBS_CAP, sizeof(*w->obs));
+    w->dobs = am_xcalloc(DEFER_OBS_CAP, sizeof(*w->dobs));
+    w->dbytes = am_xmalloc(DEFER_BYTES_CAP);
     w->loop = am_loop_create(am_clock_system());
     w->otlp_router = am_router_create();
     w->prom_router = am_router_create();
@@ -190,6 +243,8 @@ static void worker_fini(struct am_worker *w)
     am_router_destroy(w->prom_router);
     am_loop_destroy(w->loop);
     am_free(w->obs);
+    am_free(w->dobs);
+    am_free(w->dbytes);
 }
 
 static void *worker_main(void *arg)

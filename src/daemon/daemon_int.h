@@ -41,7 +41,11 @@ struct am_worker {
     struct am_server *grpc_server; /* OTLP/gRPC: served by otlp_router */
     struct am_obs *obs;            /* AM_WORKER_OBS_CAP observations, flushed per request */
     size_t obs_len;
-    struct am_obs_sink sink;           /* applies at once to this worker's series shard */
+    struct am_obs_sink sink; /* trace assembly's: deferred during a request */
+    struct am_obs *dobs;     /* deferred observations, labels as offsets in dbytes */
+    size_t dobs_len;
+    char *dbytes;
+    size_t dbytes_len;
     struct am_price_cache price_cache; /* lookups of this thread (derive) */
     uint64_t wall_ns;                  /* wall clock of the request being ingested; 0 outside one */
     uint64_t housekeeping_timer;       /* worker 0 only */
@@ -94,6 +98,9 @@ void am_ingest_routes(struct am_worker *w, struct am_router *r);
 /* Queue one observation on the worker; flushes to the shard when full. */
 void am_worker_obs(struct am_worker *w, const struct am_obs *o);
 void am_worker_flush(struct am_worker *w);
+/* Apply the observations trace assembly made during the request (once,
+ * outside every trace_buf lock, at the request's wall clock). */
+void am_worker_flush_deferred(struct am_worker *w);
 
 /* assembly.c: trace assembly, conversations and quality (SPEC.md 3). */
 int am_assembly_create(struct am_daemon *d);

@@ -460,6 +460,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         }
     }
     tally_flush(w, &c.tally, c.rules);
+    am_worker_flush_deferred(w);
     w->wall_ns = 0;
     return rejected;
 }
@@ -529,6 +530,7 @@ static size_t evaluate_logs(struct am_worker *w, const struct am_log_batch *batc
                               linked ? r->span_id : NULL, service, &ev, now, &w->sink);
         evaluations++;
     }
+    am_worker_flush_deferred(w);
     w->wall_ns = 0;
     return evaluations;
 }
