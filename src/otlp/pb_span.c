@@ -320,6 +320,64 @@ int am_otlp_pb_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
     return dec_kv(d, p, end, kv, 0);
 }
 
+/*
+ * The shape nearly every attribute has on the wire: key (field 1), then one
+ * AnyValue (field 2) holding one string, int, bool or double, every length
+ * a one-byte varint. Such a KeyValue is decoded here in a few loads and
+ * compares; anything else (other fields, repeats, long lengths, arrays)
+ * returns false and goes through dec_kv, which gives the same result for
+ * the shapes accepted here. About a sixth of dec_kv's instructions.
+ */
+static bool kv_fast(const uint8_t *p, const uint8_t *end, struct am_kv *kv)
+{
+    size_t n = (size_t)(end - p);
+    if (n < 4 || p[0] != 0x0A || p[1] >= 0x80 || (size_t)p[1] + 4 > n) {
+        return false;
+    }
+    const uint8_t *q = p + 2 + p[1];
+    if (q[0] != 0x12 || q[1] >= 0x80 || (size_t)(end - q) != 2u + q[1] || q[1] < 2) {
+        return false;
+    }
+    const uint8_t *a = q + 2;
+    uint64_t x = 0;
+    const char *why = NULL;
+    switch (a[0]) {
+    case 0x0A: /* string_value */
+        if (a[1] >= 0x80 || (size_t)(end - a) != 2u + a[1]) {
+            return false;
+        }
+        kv->val.type = AM_VAL_STRING;
+        kv->val.u.s = (struct am_str){(const char *)a + 2, a[1]};
+        break;
+    case 0x10: /* bool_value */
+    case 0x18: /* int_value */
+        q = a + 1;
+        if (am_otlp_varint(&q, end, &x, &why) != AM_OK || q != end) {
+            return false;
+        }
+        if (a[0] == 0x10) {
+            kv->val.type = AM_VAL_BOOL;
+            kv->val.u.b = x != 0;
+        } else {
+            kv->val.type = AM_VAL_INT;
+            kv->val.u.i = (int64_t)x;
+        }
+        break;
+    case 0x21: /* double_value */
+        if (end - a != 9) {
+            return false;
+        }
+        x = am_otlp_le64(a + 1);
+        kv->val.type = AM_VAL_DOUBLE;
+        memcpy(&kv->val.u.d, &x, sizeof(x));
+        break;
+    default:
+        return false;
+    }
+    kv->key = (struct am_str){(const char *)p + 2, p[1]};
+    return true;
+}
+
 /* Decode one attribute into the next slot of kvs. */
 static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end, struct vec *kvs)
 {
@@ -331,6 +389,9 @@ static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end
     struct am_kv *kv = vec_push(d, kvs);
     if (kv == NULL) {
         return oom(d);
+    }
+    if (kv_fast(q, q + len, kv)) {
+        return AM_OK;
     }
     return dec_kv(d, q, q + len, kv, 0);
 }

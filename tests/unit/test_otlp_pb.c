@@ -546,6 +546,141 @@ static void test_wire_walk_counts_fields(void **st)
     pbw_free(&w);
 }
 
+/* One KeyValue body both as a span attribute (where common shapes take a
+ * fast path) and as a resource attribute (always the general decoder):
+ * the same outcome and the same decoded value, for the shapes the fast
+ * path takes and for near misses it must hand to the general decoder. */
+struct kv_out {
+    struct am_kv kv;
+    char key[16];
+    char s[16]; /* string and bytes values, copied before the body is freed */
+};
+
+static int decode_kv_as(const char *kv, size_t n, bool on_span, struct kv_out *out)
+{
+    struct pbw req = {0}, rs = {0}, res = {0}, ss = {0}, sp = {0};
+    pbw_bytes(&sp, 1, TID, 16);
+    pbw_bytes(&sp, 2, SID, 8);
+    pbw_bytes(on_span ? &sp : &res, on_span ? 9 : 1, kv, n);
+    pbw_msg(&rs, 1, &res);
+    pbw_msg(&ss, 2, &sp);
+    pbw_msg(&rs, 2, &ss);
+    pbw_msg(&req, 1, &rs);
+    struct am_trace_batch b;
+    const char *why = NULL;
+    memset(out, 0, sizeof(*out));
+    int rc = decode(&req, &b, &why);
+    if (rc == AM_OK) {
+        const struct am_attrs *a = on_span ? &b.spans[0].attrs : &b.spans[0].resource->attrs;
+        assert_int_equal(a->count, 1);
+        out->kv = a->items[0];
+        assert_true(out->kv.key.len <= sizeof(out->key));
+        memcpy(out->key, out->kv.key.ptr, out->kv.key.len);
+        out->kv.key.ptr = out->key;
+        if (out->kv.val.type == AM_VAL_STRING || out->kv.val.type == AM_VAL_BYTES) {
+            assert_true(out->kv.val.u.s.len <= sizeof(out->s));
+            memcpy(out->s, out->kv.val.u.s.ptr, out->kv.val.u.s.len);
+            out->kv.val.u.s.ptr = out->s;
+        }
+    }
+    struct pbw *all[] = {&req, &rs, &res, &ss, &sp};
+    for (size_t i = 0; i < 5; i++) {
+        pbw_free(all[i]);
+    }
+    return rc;
+}
+
+static void assert_kv_equal(const struct am_kv *x, const struct am_kv *y)
+{
+    assert_int_equal(x->key.len, y->key.len);
+    assert_memory_equal(x->key.ptr, y->key.ptr, x->key.len);
+    assert_int_equal(x->val.type, y->val.type);
+    switch (x->val.type) {
+    case AM_VAL_STRING:
+    case AM_VAL_BYTES:
+        assert_int_equal(x->val.u.s.len, y->val.u.s.len);
+        assert_memory_equal(x->val.u.s.ptr, y->val.u.s.ptr, x->val.u.s.len);
+        break;
+    case AM_VAL_INT:
+        assert_int_equal(x->val.u.i, y->val.u.i);
+        break;
+    case AM_VAL_BOOL:
+        assert_int_equal(x->val.u.b, y->val.u.b);
+        break;
+    case AM_VAL_DOUBLE:
+        assert_memory_equal(&x->val.u.d, &y->val.u.d, sizeof(double));
+        break;
+    default:
+        break;
+    }
+}
+
+#define KV(s)                                                                                      \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+static const struct {
+    const char *b;
+    size_t n;
+} kv_cases[] = {
+    KV("\x0a\x01k\x12\x03\x0a\x01v"),                                    /* string */
+    KV("\x0a\x01k\x12\x02\x0a\x00"),                                     /* empty string */
+    KV("\x0a\x00\x12\x03\x0a\x01v"),                                     /* empty key */
+    KV("\x0a\x01k\x12\x02\x18\x05"),                                     /* int */
+    KV("\x0a\x01k\x12\x0b\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), /* int -1 */
+    KV("\x0a\x01k\x12\x02\x10\x02"),                                     /* bool 2: true */
+    KV("\x0a\x01k\x12\x09\x21\x00\x00\x00\x00\x00\x00\xd0\x3f"),         /* double 0.25 */
+    KV("\x0a\x01k\x12\x03\x3a\x01\xff"),                                 /* bytes: general */
+    KV("\x0a\x01k\x12\x00"),                                             /* empty AnyValue */
+    KV("\x0a\x01k"),                                                     /* no value */
+    KV("\x12\x03\x0a\x01v\x0a\x01k"),                                    /* value first */
+    KV("\x0a\x01k\x12\x03\x0a\x01v\x0a\x01j"),                           /* key repeated */
+    KV("\x0a\x01k\x12\x06\x0a\x01v\x0a\x01w"),                           /* string repeated */
+    KV("\x0a\x01k\x12\x04\x18\x05\x18\x06"),                             /* int repeated */
+    KV("\x0a\x01k\x12\x04\x0a\x01v\x18\x05"),                            /* string, int */
+    KV("\x0a\x01k\x12\x03\x0a\x01v\x20\x01"),                            /* unknown after */
+    KV("\x0a\x01k\x12\x02\x0a\x01"),                                     /* string too long */
+    KV("\x0a\x01k\x12\x02\x18\x80"),                                     /* truncated int */
+    KV("\x0a\x01k\x12\x08\x21\x00\x00\x00\x00\x00\x00\xd0"),             /* short double */
+    KV("\x0a\x01k\x12\x02\x0a\x05"),                                     /* past end */
+    KV("\x0a\x05k\x12\x03\x0a"),                                         /* key past end */
+    KV("\x0a\x01k\x12\x02\x08\x01"),                                     /* string as varint */
+    KV("\x0a\x81\x00\x12\x03\x0a\x01v"),                                 /* 2-byte key len */
+};
+#undef KV
+
+static void test_decode_kv_fast_path_same_as_general(void **st)
+{
+    (void)st;
+    struct kv_out fast, slow;
+    for (size_t i = 0; i < sizeof(kv_cases) / sizeof(kv_cases[0]); i++) {
+        int rf = decode_kv_as(kv_cases[i].b, kv_cases[i].n, true, &fast);
+        int rs = decode_kv_as(kv_cases[i].b, kv_cases[i].n, false, &slow);
+        print_message("case %zu\n", i);
+        assert_int_equal(rf, rs);
+        if (rf == AM_OK) {
+            assert_kv_equal(&fast.kv, &slow.kv);
+        }
+    }
+    /* and the values themselves, for the fast shapes */
+    assert_int_equal(decode_kv_as(kv_cases[0].b, kv_cases[0].n, true, &fast), AM_OK);
+    assert_int_equal(fast.kv.val.type, AM_VAL_STRING);
+    assert_str(fast.kv.key, "k");
+    assert_str(fast.kv.val.u.s, "v");
+    assert_int_equal(decode_kv_as(kv_cases[3].b, kv_cases[3].n, true, &fast), AM_OK);
+    assert_int_equal(fast.kv.val.type, AM_VAL_INT);
+    assert_int_equal(fast.kv.val.u.i, 5);
+    assert_int_equal(decode_kv_as(kv_cases[4].b, kv_cases[4].n, true, &fast), AM_OK);
+    assert_int_equal(fast.kv.val.u.i, -1);
+    assert_int_equal(decode_kv_as(kv_cases[5].b, kv_cases[5].n, true, &fast), AM_OK);
+    assert_int_equal(fast.kv.val.type, AM_VAL_BOOL);
+    assert_true(fast.kv.val.u.b);
+    assert_int_equal(decode_kv_as(kv_cases[6].b, kv_cases[6].n, true, &fast), AM_OK);
+    assert_int_equal(fast.kv.val.type, AM_VAL_DOUBLE);
+    assert_true(fast.kv.val.u.d == 0.25);
+    assert_int_equal(decode_kv_as(kv_cases[21].b, kv_cases[21].n, true, &fast), AM_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_decode_depth_cap_einval),
         cmocka_unit_test(test_encode_responses_byte_exact),
         cmocka_unit_test(test_wire_walk_counts_fields),
+        cmocka_unit_test(test_decode_kv_fast_path_same_as_general),
     };
     return cmocka_run_group_tests_name("otlp_pb", tests, setup, teardown);
 }
