@@ -104,6 +104,8 @@ struct am_rw_queue_counts {
     uint64_t corrupt_records;
     uint64_t dropped_records; /* queue_full */
     uint64_t dropped_samples; /* queue_full */
+    uint64_t cursor_writes;   /* commits that wrote the cursor file */
+    uint64_t dir_syncs;       /* fsyncs of the queue directory */
 };
 
 /* Open or create the queue in opts->dir and recover (torn tails are cut and
@@ -118,13 +120,19 @@ void am_rw_queue_close(struct am_rw_queue *q);
 int am_rw_queue_append(struct am_rw_queue *q, const void *data, size_t len, uint32_t samples);
 /* fdatasync the tail segment. Returns AM_OK or AM_EIO. */
 int am_rw_queue_sync(struct am_rw_queue *q);
-/* Copy the oldest unacknowledged record into out (reset first). Corrupt
- * records are skipped and counted. Returns AM_OK, AM_EAGAIN if empty, or
- * AM_EIO / AM_ETOOBIG (out's cap). */
+/* Copy the oldest unacknowledged record into out (reset first). Records
+ * that cannot be read (bad checksum, read error, larger than out's cap) are
+ * skipped and counted in corrupt_records. Returns AM_OK or AM_EAGAIN if
+ * empty. */
 int am_rw_queue_peek(struct am_rw_queue *q, struct am_buf *out, uint32_t *samples);
-/* Acknowledge the record last peeked: advance and persist the cursor, and
- * delete segments wholly consumed. Returns AM_OK or AM_EIO. */
+/* Acknowledge the record last peeked: advance the cursor in memory and
+ * delete segments wholly consumed. Durable at the next am_rw_queue_commit
+ * (a crash before it sends the records again). Returns AM_OK. */
 int am_rw_queue_ack(struct am_rw_queue *q);
+/* Persist the cursor if acks moved it: temporary file, fdatasync, rename,
+ * directory fsync; the queue lock is not held meanwhile. Close commits too.
+ * Returns AM_OK or AM_EIO (kept dirty, retried next time). */
+int am_rw_queue_commit(struct am_rw_queue *q);
 void am_rw_queue_counts(struct am_rw_queue *q, struct am_rw_queue_counts *out);
 
 /* ---- one endpoint: queue + sender thread ---- */

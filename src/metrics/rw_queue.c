@@ -2,9 +2,11 @@
  * rw_queue.c - the disk-backed remote_write queue (SPEC.md 5). Segments
  * <seq:016x>.seg hold records [magic, len, samples, crc32(len, samples,
  * payload)] appended in order; "cursor" (replaced by rename) names the
- * first unacknowledged record. Invariant: segs[0] is the segment the
- * reader is in; every byte of every segment below `end` is whole records.
- * One mutex guards everything; no network I/O ever happens under it.
+ * first unacknowledged record as of the last commit (acks are batched:
+ * the sender commits once per drained batch and at least once a second).
+ * Invariant: segs[0] is the segment the reader is in; every byte of every
+ * segment below `end` is whole records. One mutex guards the state; no
+ * network I/O and no cursor write happens under it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +56,12 @@ struct am_rw_queue {
     size_t cap;
     uint64_t next_seq;
     bool dir_dirty;
+    /* cursor persistence: acks move the reader in memory; am_rw_queue_commit
+     * writes it (commit_mu serializes writers, outside mu) */
+    bool cursor_dirty;
+    pthread_mutex_t commit_mu;
+    uint64_t cursor_writes; /* atomic: written under commit_mu or mu */
+    uint64_t dir_syncs;     /* atomic */
     /* reader, always in segs[0] */
     uint64_t rd_off;
     uint64_t rd_records;
@@ -221,11 +229,29 @@ static void seg_scan(struct am_rw_queue *q, struct seg *s)
 
 /* ---- cursor ---- */
 
-static int cursor_write(struct am_rw_queue *q)
+/* fsync the queue directory, so that creates, renames and unlinks in it
+ * survive a power loss. */
+static int dir_sync(struct am_rw_queue *q)
+{
+    int fd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = fd >= 0 && fsync(fd) == 0 ? AM_OK : AM_EIO;
+    if (rc != AM_OK) {
+        AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "fsync %s: %s", q->dir, strerror(errno));
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    __atomic_add_fetch(&q->dir_syncs, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* Replace "cursor" with (seq, off): a temporary file, fdatasync, rename,
+ * then the directory. Called with commit_mu held and mu not held. */
+static int cursor_write(struct am_rw_queue *q, uint64_t seq, uint64_t off)
 {
     uint8_t b[24];
-    put64(b, q->n ? q->segs[0].seq : 0);
-    put64(b + 8, q->rd_off);
+    put64(b, seq);
+    put64(b + 8, off);
     put32(b + 16, (uint32_t)crc32(0, b, 16));
     put32(b + 20, CUR_MAGIC);
     char *tmp = path_of(q, "cursor.tmp");
@@ -241,6 +267,9 @@ static int cursor_write(struct am_rw_queue *q)
     }
     if (rc != AM_OK) {
         AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "write %s: %s", dst, strerror(errno));
+    } else {
+        __atomic_add_fetch(&q->cursor_writes, 1, __ATOMIC_RELAXED);
+        rc = dir_sync(q);
     }
     am_free(tmp);
     am_free(dst);
@@ -389,6 +418,7 @@ int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **o
     }
     struct am_rw_queue *q = am_xcalloc(1, sizeof(*q));
     pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->commit_mu, NULL);
     q->dir = am_xstrdup(opts->dir);
     q->lock_fd = -1;
     q->max_bytes = opts->max_bytes;
@@ -416,6 +446,9 @@ void am_rw_queue_close(struct am_rw_queue *q)
     if (q == NULL) {
         return;
     }
+    if (q->cursor_dirty) {
+        am_rw_queue_commit(q);
+    }
     for (size_t i = 0; i < q->n; i++) {
         close(q->segs[i].fd);
     }
@@ -425,6 +458,7 @@ void am_rw_queue_close(struct am_rw_queue *q)
     am_free(q->segs);
     am_free(q->dir);
     pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->commit_mu);
     am_free(q);
 }
 
@@ -522,47 +556,48 @@ int am_rw_queue_sync(struct am_rw_queue *q)
         }
         q->segs[i].dirty = false;
     }
-    if (q->dir_dirty) {
-        int fd = open(q->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            (void)fsync(fd);
-            close(fd);
-        }
-        q->dir_dirty = false;
+    if (q->dir_dirty && dir_sync(q) != AM_OK) {
+        rc = AM_EIO;
     }
+    q->dir_dirty = false;
     pthread_mutex_unlock(&q->mu);
     return rc;
 }
 
-/* Read the record at the reader into out. AM_EINVAL: corrupt (skipped). */
+/* Read the record at the reader into out. AM_EINVAL: it could not be read
+ * (garbled header, bad checksum, a read error or a record larger than out's
+ * cap) and the reader has moved past it -- past the whole rest of the
+ * segment when its header was unreadable -- so one bad record never wedges
+ * the sender. */
 static int read_record(struct am_rw_queue *q, struct am_buf *out, uint32_t *samples)
 {
     struct seg *s = &q->segs[0];
     uint8_t h[REC_HDR];
-    if (read_full(s->fd, h, REC_HDR, q->rd_off) != AM_OK) {
-        return AM_EIO;
-    }
-    uint32_t len = get32(h + 4);
-    if (get32(h) != REC_MAGIC || len > s->end - q->rd_off - REC_HDR) {
-        q->rd_off = s->end; /* garbled header: the rest of the segment is lost */
+    if (read_full(s->fd, h, REC_HDR, q->rd_off) != AM_OK || get32(h) != REC_MAGIC ||
+        get32(h + 4) > s->end - q->rd_off - REC_HDR) {
+        q->rd_off = s->end; /* no trustworthy length: the rest of the segment is lost */
+        q->rd_records = s->records;
+        q->rd_samples = s->samples;
+        q->cursor_dirty = true;
         return AM_EINVAL;
     }
-    am_buf_reset(out);
-    int rc = am_buf_reserve(out, len);
-    if (rc != AM_OK) {
-        return rc;
-    }
-    if (read_full(s->fd, out->data, len, q->rd_off + REC_HDR) != AM_OK) {
-        return AM_EIO;
-    }
-    out->len = len;
-    uint32_t crc = (uint32_t)crc32(0, h + 4, 8);
-    crc = (uint32_t)crc32(crc, (const Bytef *)out->data, len);
+    uint32_t len = get32(h + 4);
     *samples = get32(h + 8);
-    if (crc != get32(h + 12)) {
+    am_buf_reset(out);
+    bool ok = am_buf_reserve(out, len) == AM_OK &&
+              read_full(s->fd, out->data, len, q->rd_off + REC_HDR) == AM_OK;
+    if (ok) {
+        out->len = len;
+        uint32_t crc = (uint32_t)crc32(0, h + 4, 8);
+        crc = (uint32_t)crc32(crc, (const Bytef *)out->data, len);
+        ok = crc == get32(h + 12);
+    }
+    if (!ok) {
+        am_buf_reset(out);
         q->rd_off += REC_HDR + (uint64_t)len;
         q->rd_records++;
         q->rd_samples += *samples;
+        q->cursor_dirty = true;
         return AM_EINVAL;
     }
     return AM_OK;
@@ -586,7 +621,7 @@ static int peek_locked(struct am_rw_queue *q, struct am_buf *out, uint32_t *samp
         if (rc == AM_EINVAL) {
             q->c.corrupt_records++;
             AM_LOG_RL(AM_LOG_LEVEL_WARN, "rw_queue",
-                      "corrupt record skipped segment=%016" PRIx64 " offset=%" PRIu64,
+                      "unreadable record skipped segment=%016" PRIx64 " offset=%" PRIu64,
                       q->segs[0].seq, off);
             continue;
         }
@@ -611,7 +646,6 @@ int am_rw_queue_peek(struct am_rw_queue *q, struct am_buf *out, uint32_t *sample
 
 int am_rw_queue_ack(struct am_rw_queue *q)
 {
-    int rc = AM_OK;
     pthread_mutex_lock(&q->mu);
     /* The peeked record may have been dropped (queue full) meanwhile. */
     if (q->peeked && q->n > 0 && q->segs[0].seq == q->peek_seq && q->rd_off == q->peek_off) {
@@ -621,10 +655,36 @@ int am_rw_queue_ack(struct am_rw_queue *q)
         if (q->rd_off >= q->segs[0].end && q->n > 1) {
             seg_drop_head(q);
         }
-        rc = cursor_write(q);
+        q->cursor_dirty = true;
     }
     q->peeked = false;
     pthread_mutex_unlock(&q->mu);
+    return AM_OK;
+}
+
+/* The cursor is read under mu and written under commit_mu alone, so the
+ * sender's acks and the snapshot appends never wait on the disk for it. A
+ * cursor older than the segments on disk is harmless: recovery starts at
+ * the first segment left (everything before it was acknowledged). */
+int am_rw_queue_commit(struct am_rw_queue *q)
+{
+    pthread_mutex_lock(&q->commit_mu);
+    pthread_mutex_lock(&q->mu);
+    bool dirty = q->cursor_dirty;
+    uint64_t seq = q->n ? q->segs[0].seq : 0;
+    uint64_t off = q->rd_off;
+    q->cursor_dirty = false;
+    pthread_mutex_unlock(&q->mu);
+    int rc = AM_OK;
+    if (dirty) {
+        rc = cursor_write(q, seq, off);
+        if (rc != AM_OK) {
+            pthread_mutex_lock(&q->mu);
+            q->cursor_dirty = true; /* try again at the next commit */
+            pthread_mutex_unlock(&q->mu);
+        }
+    }
+    pthread_mutex_unlock(&q->commit_mu);
     return rc;
 }
 
@@ -632,6 +692,8 @@ void am_rw_queue_counts(struct am_rw_queue *q, struct am_rw_queue_counts *out)
 {
     pthread_mutex_lock(&q->mu);
     *out = q->c;
+    out->cursor_writes = __atomic_load_n(&q->cursor_writes, __ATOMIC_RELAXED);
+    out->dir_syncs = __atomic_load_n(&q->dir_syncs, __ATOMIC_RELAXED);
     out->records = 0;
     for (size_t i = 0; i < q->n; i++) {
         out->records += q->segs[i].records;

@@ -27,6 +27,8 @@
 
 #define RETRY_AFTER_CAP_NS (300ull * 1000000000ull)
 #define IDLE_WAIT_NS (1000000000ull)
+/* While a backlog drains, the cursor is persisted at least this often. */
+#define COMMIT_EVERY_NS (1000000000ull)
 #define MAX_BODY_BYTES ((size_t)512 << 20)
 #define SECRET_MAX 4096
 
@@ -433,14 +435,27 @@ static void handle_status(struct am_rw *rw, long status, uint32_t samples, uint6
     rw->backoff_ns = 0;
 }
 
+/* Acks are batched: one cursor write when the queue runs dry (the end of a
+ * sent batch) and one a second while a backlog drains. */
+static void commit(struct am_rw *rw, uint64_t *last_ns)
+{
+    am_rw_queue_commit(rw->q);
+    *last_ns = am_clock_mono(rw->clock);
+}
+
 static void *sender_main(void *arg)
 {
     struct am_rw *rw = arg;
+    uint64_t committed_ns = am_clock_mono(rw->clock);
     while (!stopping(rw)) {
         uint32_t samples = 0;
+        if (am_clock_mono(rw->clock) - committed_ns >= COMMIT_EVERY_NS) {
+            commit(rw, &committed_ns);
+        }
         int rc = am_rw_queue_peek(rw->q, &rw->body, &samples);
         update_queue_stats(rw);
         if (rc == AM_EAGAIN) {
+            commit(rw, &committed_ns);
             pthread_mutex_lock(&rw->mu);
             bool done = rw->draining;
             if (!done) {
@@ -464,6 +479,7 @@ static void *sender_main(void *arg)
         handle_status(rw, status, samples, retry_after);
         update_queue_stats(rw);
     }
+    am_rw_queue_commit(rw->q);
     return NULL;
 }
 

@@ -2,7 +2,9 @@
  * test_rw_queue.c - the remote_write disk queue (SPEC.md 5): replay order
  * across reopen, cursor persistence without a clean close (kill -9), torn
  * tail at every truncation offset, corrupt crc in the middle, max_bytes
- * drop accounting, consumed segments deleted.
+ * drop accounting, consumed segments deleted, batched acks (one cursor
+ * write per commit, the directory fsynced after the rename), a read error
+ * skipped and counted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -116,8 +118,10 @@ static void test_queue_replays_in_order_across_reopen(void **st)
     am_rw_queue_close(q);
 }
 
-/* A child appends and acknowledges, then dies by SIGKILL mid-life: the
- * parent's reopen resumes at the first unacknowledged record. */
+/* A child appends, acknowledges two records and commits, acknowledges a
+ * third without committing, then dies by SIGKILL: the parent's reopen
+ * resumes at the first record after the last commit (the uncommitted ack
+ * sends its record again; acks are batched, at-least-once). */
 static void test_queue_cursor_survives_kill_9(void **st)
 {
     struct fx *f = *st;
@@ -128,7 +132,10 @@ static void test_queue_cursor_survives_kill_9(void **st)
         append_n(q, 0, 4, 0);
         expect_rec(f, q, 0, true);
         expect_rec(f, q, 1, true);
-        expect_rec(f, q, 2, false);
+        if (am_rw_queue_commit(q) != AM_OK) {
+            _exit(1);
+        }
+        expect_rec(f, q, 2, true);
         raise(SIGKILL);
     }
     int status = 0;
@@ -136,6 +143,71 @@ static void test_queue_cursor_survives_kill_9(void **st)
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     struct am_rw_queue *q = qopen(f, 0, 0);
     expect_rec(f, q, 2, true);
+    expect_rec(f, q, 3, true);
+    expect_empty(f, q);
+    am_rw_queue_close(q);
+}
+
+static char *only_segment(struct fx *f, char *path, size_t n);
+
+/* Acks only move the cursor in memory; one commit writes it once (file,
+ * fdatasync, rename, directory fsync), and a commit with nothing new
+ * writes nothing. */
+static void test_queue_acks_are_batched_into_one_cursor_write(void **st)
+{
+    struct fx *f = *st;
+    struct am_rw_queue *q = qopen(f, 0, 0);
+    append_n(q, 0, 100, 0);
+    struct am_rw_queue_counts c;
+    am_rw_queue_counts(q, &c);
+    uint64_t dir_syncs0 = c.dir_syncs;
+    assert_true(dir_syncs0 >= 1); /* the new segment's directory entry */
+    for (int i = 0; i < 100; i++) {
+        expect_rec(f, q, i, true);
+    }
+    am_rw_queue_counts(q, &c);
+    assert_int_equal(c.cursor_writes, 0);
+    assert_int_equal(c.dir_syncs, dir_syncs0);
+    char cur[256];
+    snprintf(cur, sizeof(cur), "%s/cursor", f->dir);
+    assert_int_equal(access(cur, F_OK), -1); /* nothing on disk yet */
+    assert_int_equal(am_rw_queue_commit(q), AM_OK);
+    am_rw_queue_counts(q, &c);
+    assert_int_equal(c.cursor_writes, 1);
+    assert_int_equal(c.dir_syncs, dir_syncs0 + 1); /* after the rename */
+    assert_int_equal(access(cur, F_OK), 0);
+    assert_int_equal(am_rw_queue_commit(q), AM_OK);
+    am_rw_queue_counts(q, &c);
+    assert_int_equal(c.cursor_writes, 1);
+    am_rw_queue_close(q);
+    q = qopen(f, 0, 0);
+    expect_empty(f, q);
+    am_rw_queue_close(q);
+}
+
+/* A record that cannot be read back (its segment lost bytes behind the
+ * queue's back: a short read) is skipped and counted, and the reader goes
+ * on with what comes after instead of failing every peek. */
+static void test_queue_read_error_skips_and_counts(void **st)
+{
+    struct fx *f = *st;
+    struct am_rw_queue *q = qopen(f, 0, 0);
+    append_n(q, 0, 3, 100); /* 116-byte records at 0, 116, 232 */
+    char seg[512];
+    int fd = open(only_segment(f, seg, sizeof(seg)), O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 116 + 50), 0); /* record 1's payload cut */
+    close(fd);
+    expect_rec(f, q, 0, true);
+    uint32_t samples;
+    /* record 1: short payload read; record 2: header unreadable */
+    assert_int_equal(am_rw_queue_peek(q, &f->buf, &samples), AM_EAGAIN);
+    struct am_rw_queue_counts c;
+    am_rw_queue_counts(q, &c);
+    assert_int_equal(c.corrupt_records, 2);
+    assert_int_equal(c.records, 0);
+    /* the queue goes on: a new record is read and acknowledged */
+    append_n(q, 3, 4, 0);
     expect_rec(f, q, 3, true);
     expect_empty(f, q);
     am_rw_queue_close(q);
@@ -277,6 +349,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_replays_in_order_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_cursor_survives_kill_9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_second_open_of_same_dir_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_acks_are_batched_into_one_cursor_write, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_queue_read_error_skips_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_torn_tail_at_every_offset_is_cut_and_counted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_corrupt_crc_in_middle_is_skipped, setup,
