@@ -558,18 +558,58 @@ static int cell_resolve_slow(struct am_series_store *s, struct series_wshard *w,
     return *out != NULL ? AM_OK : AM_ENOMEM;
 }
 
+/* A value's length and its first and last bytes, folded: the memo's key. */
+static inline uint64_t edge_bits(const struct am_str *v)
+{
+    const unsigned char *p = (const unsigned char *)v->ptr;
+    size_t n = v->len;
+    if (n >= 8) {
+        return load64(p) ^ (load64(p + n - 8) * 0xc2b2ae3d27d4eb4fu) ^ n;
+    }
+    if (n >= 4) {
+        return (load32(p) | (uint64_t)load32(p + n - 4) << 32) ^ n;
+    }
+    return n == 0 ? 0
+                  : (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16 | n << 24;
+}
+
+/*
+ * The memo slot of a label set: unseeded and weak on purpose, it only
+ * spreads the sets a shard sees often. A peer that makes sets share a slot
+ * gets what it had before the memo (hash and probe); the cell found is
+ * always checked against the values, so nothing else changes.
+ */
+static inline size_t memo_slot(uint32_t m, const struct am_str *v, unsigned lc)
+{
+    uint64_t h = m;
+    for (unsigned i = 0; i < lc; i++) {
+        h = (h ^ edge_bits(&v[i])) * 0x9e3779b97f4a7c15u;
+        h ^= h >> 29;
+    }
+    return (size_t)(h >> 40) & (SERIES_MEMO_SLOTS - 1);
+}
+
 /*
  * Resolve an observation's label set to its cell in w. Interned values are
  * already clean (valid UTF-8, no NUL, within max_value_bytes), so raw values
  * that match an interned set byte for byte need no repair: the common case
- * hashes and probes the raw views and never scans them for UTF-8.
+ * hashes and probes the raw views and never scans them for UTF-8. Before
+ * that, the shard's memo: a set seen lately is found with one compare of
+ * its values, no hash and no probe.
  */
 static int cell_resolve(struct am_series_store *s, struct series_wshard *w, const struct am_obs *o,
                         unsigned lc, struct series_cell **out)
 {
+    size_t slot = memo_slot(o->metric, o->labels, lc);
+    struct series_cell *c = w->memo[slot];
+    if (c != NULL && entry_matches(c->entry, o->metric, o->labels, lc)) {
+        *out = c;
+        return AM_OK;
+    }
     uint64_t hash = labels_hash(s->hash_seed, o->metric, o->labels, lc);
     *out = map_find(&w->map, hash, o->metric, o->labels, lc, 1);
     if (*out != NULL) {
+        w->memo[slot] = *out;
         return AM_OK;
     }
     return cell_resolve_slow(s, w, o, lc, hash, out);

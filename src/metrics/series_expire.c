@@ -233,6 +233,9 @@ static size_t remove_all(struct am_series_store *s, const struct expire_item *it
         i = end;
     }
     for (unsigned w = s->nshards; w-- > 0;) {
+        if (removed > 0) { /* cells left the maps: none may stay in a memo */
+            memset(s->shards[w].memo, 0, sizeof(s->shards[w].memo));
+        }
         pthread_mutex_unlock(&s->shards[w].mu);
     }
     pthread_rwlock_unlock(&s->life);

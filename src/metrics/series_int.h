@@ -21,6 +21,9 @@
 #define SERIES_REG_BITS 6
 #define SERIES_REG_SHARDS (1u << SERIES_REG_BITS)
 
+/* Slots of a worker shard's memo (recently resolved cells), a power of 2. */
+#define SERIES_MEMO_SLOTS 512u
+
 enum series_trunc_reason { SERIES_TRUNC_INVALID_UTF8, SERIES_TRUNC_TOO_LONG, SERIES_TRUNC_COUNT };
 
 /* Bump allocator for memory that lives as long as the store. */
@@ -116,7 +119,12 @@ struct series_wshard {
     struct series_free *free_ex[AM_M_COUNT];    /* their exemplar arrays */
     char *scratch;   /* AM_MAX_LABELS * max_value_bytes, for repaired values */
     uint64_t now_ns; /* wall clock of the am_series_apply in progress */
-    char pad_[64];   /* keep neighbouring shards' hot fields off this cache line */
+    /* Cells recently found in map, by a cheap fingerprint of the label set
+     * (series.c memo_slot); a hit is checked against the cell's entry like
+     * a map hit, so a collision costs a map lookup, never a wrong cell.
+     * Cleared (under mu) whenever a cell leaves map. */
+    struct series_cell *memo[SERIES_MEMO_SLOTS];
+    char pad_[64]; /* keep neighbouring shards' hot fields off this cache line */
 };
 
 struct am_series_store {

@@ -889,6 +889,38 @@ static void test_series_expire_recreated_series_starts_from_zero(void **st)
     am_series_destroy(s);
 }
 
+/* A set found again is taken from the shard's memo; after its cell expired
+ * (and went to the free list, then to another set) the memo must not hand
+ * it out: the set starts again from zero and the other set keeps its own. */
+static void test_series_expire_clears_memo_of_recycled_cells(void **st)
+{
+    (void)st;
+    struct am_series_store *s = mk(1, 0, 0);
+    struct am_obs a = ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 2, "a", "success", NULL);
+    struct am_obs b = ob(AM_M_AGENT_REQUESTS_TOTAL, AM_OBS_INC, 5, "b", "success", NULL);
+    apply_at(s, 0, a, T0);
+    apply_at(s, 0, a, T0); /* a map hit: now in the memo */
+    apply_at(s, 0, a, T0); /* a memo hit */
+    assert_true(find(snapshot(s), AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 6);
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + IDLE), 1);
+    apply_at(s, 0, a, T0 + 2 * IDLE); /* its old cell is on the free list */
+    apply_at(s, 0, b, T0 + 2 * IDLE);
+    apply_at(s, 0, a, T0 + 2 * IDLE);
+    apply_at(s, 0, b, T0 + 2 * IDLE);
+    g_dropped.n = 0;
+    assert_int_equal(expire(s, T0 + 3 * IDLE), 2);
+    apply_at(s, 0, b, T0 + 4 * IDLE); /* takes a recycled cell */
+    apply_at(s, 0, a, T0 + 4 * IDLE);
+    apply_at(s, 0, b, T0 + 4 * IDLE);
+    apply_at(s, 0, a, T0 + 4 * IDLE);
+    struct recs *rs = snapshot(s);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "a|success")->value == 4);
+    assert_true(find(rs, AM_M_AGENT_REQUESTS_TOTAL, "b|success")->value == 10);
+    assert_int_equal(am_series_count(s, AM_M_AGENT_REQUESTS_TOTAL), 2);
+    am_series_destroy(s);
+}
+
 /* Model-checked stress: many inserts, expiries and re-inserts over small
  * maps; every round the store matches a shadow model exactly. */
 #define STRESS_KEYS 3000u
@@ -1081,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_series_expire_returns_cap_slot_keeps_overflow_and_self),
         cmocka_unit_test(test_series_expire_dropped_view_has_last_values),
         cmocka_unit_test(test_series_expire_recreated_series_starts_from_zero),
+        cmocka_unit_test(test_series_expire_clears_memo_of_recycled_cells),
         cmocka_unit_test(test_series_expire_stress_maps_consistent),
         cmocka_unit_test(test_series_expire_concurrent_with_ingest_conserves),
     };
