@@ -205,3 +205,67 @@ test('debug: /debug/spans explains each span of a real LangGraph run; /debug/ se
     await c.stop();
   }
 });
+
+// genai_ancestor is answered over the spans of one export request: a step
+// under an agent span is not matched, a step under plain spans is.
+test('rules: genai_ancestor over the spans of one request', async () => {
+  const c = await startCollector({
+    extra: `processors:
+  genai:
+    trace_wait: 1s
+    rules:
+      - name: lone-step
+        match: {span_name: 'step *', genai_ancestor: false}
+        set: {operation: tool, tool_name: {span_name: true, regex: '^step (.*)$'}}
+`,
+  });
+  try {
+    const S = (v) => ({ stringValue: v });
+    const t0 = 1700000000000000000n;
+    const span = (id, parent, name, attrs = {}) => ({
+      traceId: '5b8efff798038103d269b633813fc60c',
+      spanId: id,
+      ...(parent ? { parentSpanId: parent } : {}),
+      name,
+      startTimeUnixNano: String(t0),
+      endTimeUnixNano: String(t0 + 100000000n),
+      attributes: Object.entries(attrs).map(([key, value]) => ({ key, value })),
+    });
+    // agent > wrap > step under-agent;  root > mid > step plain (children listed first)
+    const spans = [
+      span('0000000000000013', '0000000000000012', 'step under-agent'),
+      span('0000000000000012', '0000000000000011', 'wrap'),
+      span('0000000000000011', null, 'invoke_agent bot', {
+        'gen_ai.operation.name': S('invoke_agent'),
+        'gen_ai.agent.name': S('bot'),
+      }),
+      span('0000000000000023', '0000000000000022', 'step plain'),
+      span('0000000000000022', '0000000000000021', 'mid'),
+      span('0000000000000021', null, 'root'),
+    ];
+    const r = await request(c.httpPort, {
+      method: 'POST',
+      path: '/v1/traces',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: S('anc-svc') }] }, scopeSpans: [{ spans }] }],
+      }),
+    });
+    assert.equal(r.status, 200, r.body.toString());
+    const m = await waitFor(async () => {
+      const s = await c.scrape();
+      return s.m.get('agentmeter_spans_classified_total', { by: 'rule:lone-step', operation: 'tool' }) === 1 ? s.m : undefined;
+    });
+    assert.ok(m, (await c.scrape()).text);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'builtin', operation: 'agent' }), 1);
+    assert.equal(m.get('agentmeter_spans_classified_total', { by: 'builtin', operation: 'none' }), 4);
+    const done = await waitFor(async () => {
+      const s = await c.scrape();
+      return s.m.get('agent_tool_calls_total', { agent_name: 'anc-svc', tool_name: 'plain', status: 'success' }) === 1 ? s.m : undefined;
+    });
+    assert.ok(done, (await c.scrape()).text);
+    assert.equal(done.get('agent_tool_calls_total', { agent_name: 'bot', tool_name: 'under-agent', status: 'success' }), undefined);
+  } finally {
+    await c.stop();
+  }
+});
