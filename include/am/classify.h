@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "am/obs.h"
 #include "am/span.h"
 #include "am/str.h"
 
@@ -60,6 +61,11 @@ struct am_span_facts {
     bool has_ttft;
     uint64_t ttft_ns;      /* streaming: time to the first chunk */
     double adjusted_count; /* sampling: spans this one stands for; 0 = 1 (not sampled) */
+    /* processors.genai.dimensions: value j from the span, else its resource
+     * (bit j of dims_set); unset ones take their agent's, else the default. */
+    struct am_str dims[AM_MAX_DIMS];
+    uint8_t dims_set;
+    char dim_text[AM_MAX_DIMS][24]; /* numbers and bools as text (dims points here) */
 };
 
 /* Fill *out from span. Never fails; unknown dialects give AM_OP_OTHER. */

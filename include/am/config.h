@@ -26,6 +26,16 @@
  * series.h, am_price in pricing.h); config fills them. docs/design/config.md.
  */
 
+/* One processors.genai.dimensions item (SPEC.md 3 "Dimensions"). */
+struct am_dimension_config {
+    char *attribute; /* span attribute, else resource attribute */
+    char *label;     /* sanitized Prometheus label name (defaults to the attribute's) */
+    char *def;       /* value when absent ("default"); "" when unset */
+    char **metrics;  /* family names; none = every span-derived family */
+    size_t metric_count;
+    uint64_t metric_mask; /* bit per enum am_metric, computed */
+};
+
 struct am_price_entry {
     char *model;
     struct am_price price;
@@ -52,6 +62,8 @@ struct am_config {
     uint64_t series_idle_timeout_ns;
     bool semconv_metrics;
     char *sampling_multiplier_attribute; /* NULL: tracestate only (read at start) */
+    struct am_dimension_config *dimensions; /* at most AM_MAX_DIMS (read at start) */
+    size_t dimension_count;
     struct am_bucket_override *buckets;
     size_t bucket_count;
     struct am_ydoc *rules; /* processors.genai.rules as written (NULL: none); the daemon

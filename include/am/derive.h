@@ -28,6 +28,8 @@ struct am_derive_opts {
     const struct am_pricing *pricing;   /* may be NULL: every model unpriced */
     struct am_price_cache *price_cache; /* the calling thread's; may be NULL */
     bool semconv_metrics;               /* emit gen_ai_client_* families */
+    const struct am_str *dim_defaults;  /* per dimension, when neither span nor agent has it */
+    unsigned dim_count;
 };
 
 /* Where observations go. Called with n >= 1; the label views are valid only
@@ -51,7 +53,9 @@ struct am_request_sums {
     uint64_t tokens;
     uint32_t inference_calls;
     uint32_t tool_calls;
-    double adjusted_count; /* of the invoke_agent span (sampling); 0 = 1 */
+    /* The invoke_agent span's own facts (dimensions, adjusted count); NULL:
+     * no dimensions, counted once. */
+    const struct am_span_facts *agent_facts;
 };
 
 /* The span's own agent name, else service.name, else "unknown". */
@@ -82,14 +86,16 @@ void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_contrib *out);
 
 /* The four agent_request_* observations of one invoke_agent span. Returns 4. */
-size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums,
-                         const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out);
+size_t am_derive_request(const struct am_derive_opts *opts, struct am_str agent,
+                         const struct am_request_sums *sums, const uint8_t *trace_id,
+                         const uint8_t *span_id, struct am_obs *out);
 
 /* The agent -> sub-agent edge of an invoke_agent span (facts: outcome,
  * duration, adjusted count) whose nearest invoke_agent ancestor is caller:
  * agent_graph_calls_total{callee_kind="agent"} and
  * agent_graph_call_duration_seconds. Returns 2. */
-size_t am_derive_agent_edge(struct am_str caller, struct am_str callee,
+size_t am_derive_agent_edge(const struct am_derive_opts *opts, struct am_str caller,
+                            struct am_str callee,
                             const struct am_span_facts *facts, const uint8_t *trace_id,
                             const uint8_t *span_id, struct am_obs *out);
 

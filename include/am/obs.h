@@ -1,6 +1,7 @@
 #ifndef AM_OBS_H
 #define AM_OBS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,21 +99,36 @@ enum am_metric_type {
     AM_TYPE_HISTOGRAM,
 };
 
-#define AM_MAX_LABELS 5
+#define AM_MAX_DIMS 4 /* processors.genai.dimensions */
+#define AM_MAX_LABELS (5 + AM_MAX_DIMS)
 #define AM_MAX_BUCKETS 32
 
 struct am_family {
     const char *name; /* exposition name, counters include _total */
     const char *help;
     enum am_metric_type type;
-    unsigned label_count;
+    unsigned label_count; /* built-in labels, then the family's dimensions */
     const char *labels[AM_MAX_LABELS];
     unsigned bucket_count; /* default buckets (histograms) */
     double buckets[AM_MAX_BUCKETS];
+    unsigned base_label_count; /* the built-in labels; 0 until dimensions are set */
+    uint8_t dims;              /* bit j: dimension j is a label here (in order) */
 };
 
-/* The family descriptor for m (static data, never NULL for m < AM_M_COUNT). */
+/* The family descriptor for m (never NULL for m < AM_M_COUNT). */
 const struct am_family *am_family_get(enum am_metric m);
+
+/* Whether dimensions may be added to m: the span-derived families except
+ * those conversation tracking and quality emit (their observations do not
+ * come from one span). */
+bool am_family_dimensionable(enum am_metric m);
+
+/* Set the dimensions (label names, already validated; masks: per dimension
+ * the bit set of the families it labels, bit m for metric m < 64). Called
+ * once at startup, before any series store exists and before any thread
+ * reads a family: the one process-wide table set after main starts (like
+ * the log level). n 0 restores the built-in families. */
+void am_family_set_dimensions(const char *const *labels, const uint64_t *masks, size_t n);
 /* Look a family up by exposition name (with or without _total for counters).
  * Returns the metric id, or -1. */
 int am_family_find(const char *name);

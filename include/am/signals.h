@@ -43,6 +43,13 @@ enum am_adjust_source am_signals_tracestate(struct am_str tracestate, double *ad
 enum am_adjust_source am_signals_sampling(const struct am_span *span, struct am_str multiplier_attr,
                                           struct am_span_facts *f);
 
+/* Dimension values: for j < n, attribute attrs[j] of the span, else of its
+ * resource; strings as they are, bools as true/false, ints and doubles as
+ * decimal text (in f->dim_text). Sets f->dims[j] and bit j of f->dims_set
+ * when found; empty strings and other types count as absent. */
+void am_signals_dimensions(const struct am_span *span, const struct am_str *attrs, unsigned n,
+                           struct am_span_facts *f);
+
 /* Label value of a source ("threshold", "p_value", "attribute"). */
 struct am_str am_signals_source_name(enum am_adjust_source src);
 

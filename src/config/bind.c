@@ -610,6 +610,8 @@ static int bind_leaf(struct am_bctx *c, const struct am_binding *r, const struct
         return bind_rw_list(c, r, v, path, base);
     case AM_CT_RULES:
         return bind_rules(c, r, v, path, base);
+    case AM_CT_DIM_LIST:
+        return am_bind_dim_list(c, r, v, path, base);
     default:
         return bind_scalar(c, r, v, path, base);
     }
@@ -763,6 +765,8 @@ static void free_row(const struct am_binding *r, void *base)
         struct am_ydoc **doc = FIELD(base, r->off, struct am_ydoc *);
         am_yaml_destroy(*doc);
         *doc = NULL;
+    } else if (r->type == AM_CT_DIM_LIST) {
+        am_dims_free(r, base);
     } else if (r->type == AM_CT_BUCKETS) {
         struct am_bucket_override **b = FIELD(base, r->off, struct am_bucket_override *);
         am_free(*b);

@@ -198,6 +198,8 @@ static const struct am_binding config_rows[] = {
     SECTION("processors.genai.sampling", 0, NULL, "sampling-adjusted counts"),
     STRING("processors.genai.sampling.multiplier_attribute", C(sampling_multiplier_attribute), NULL,
            "span attribute holding the adjusted count (1/probability); wins over tracestate"),
+    COLLECTION("processors.genai.dimensions", AM_CT_DIM_LIST, C(dimensions), C(dimension_count),
+               "labels from span/resource attributes: [{attribute, label, default, metrics}]"),
     COLLECTION("processors.genai.buckets", AM_CT_BUCKETS, C(buckets), C(bucket_count),
                "histogram name -> bucket bounds"),
     COLLECTION("processors.genai.rules", AM_CT_RULES, C(rules), 0,

@@ -33,6 +33,7 @@ enum am_ctype {
     AM_CT_PRICES,   /* struct am_price_entry *: model -> {input, output, ...} */
     AM_CT_RW_LIST,  /* struct am_rw_opts *, items bound with am_rw_table */
     AM_CT_RULES,    /* struct am_ydoc *: a copy of the node, compiled by the daemon (rules.h) */
+    AM_CT_DIM_LIST, /* struct am_dimension_config *, items bound with am_dim_table (dims.c) */
 };
 
 #define AM_CF_REQUIRED 1u /* a top-level key of its table that must be present */
@@ -67,6 +68,14 @@ struct am_bctx {
 
 extern const struct am_btable am_rw_table;    /* one exporters.remote_write item */
 extern const struct am_btable am_price_table; /* one pricing model entry */
+extern const struct am_btable am_dim_table;   /* one processors.genai.dimensions item */
+
+/* processors.genai.dimensions (dims.c): bind the sequence v onto the array
+ * at r->off (count at r->count_off), sanitize labels, resolve metrics and
+ * refuse collisions. Returns AM_OK or AM_ECONFIG with c->diag set. */
+int am_bind_dim_list(struct am_bctx *c, const struct am_binding *r, const struct am_ynode *v,
+                     const char *path, void *base);
+void am_dims_free(const struct am_binding *r, void *base);
 
 /* Write "FILE:LINE:COL: path: what" for node n into c->diag. Returns
  * AM_ECONFIG. */

@@ -29,6 +29,8 @@ struct am_derive_opts am_daemon_derive_opts(struct am_worker *w)
         .pricing = atomic_load_explicit(&d->pricing, memory_order_acquire),
         .price_cache = &w->price_cache,
         .semconv_metrics = atomic_load_explicit(&d->semconv_metrics, memory_order_relaxed),
+        .dim_defaults = d->dim_defaults,
+        .dim_count = d->dim_count,
     };
     return o;
 }

@@ -266,6 +266,39 @@ static uint64_t memory_limit(const struct am_config *cfg)
     return am_memlimit_total() / 100 * cfg->memory_limit_percent;
 }
 
+/* processors.genai.dimensions: the families' extra labels are set once,
+ * here, before the series store and the workers exist. */
+static void set_dimensions(struct am_daemon *d)
+{
+    const char *labels[AM_MAX_DIMS];
+    uint64_t masks[AM_MAX_DIMS];
+    d->dim_count = (unsigned)d->cfg.dimension_count;
+    for (unsigned j = 0; j < d->dim_count; j++) {
+        const struct am_dimension_config *dc = &d->cfg.dimensions[j];
+        labels[j] = dc->label;
+        masks[j] = dc->metric_mask;
+        d->dim_attrs[j] = am_str_from(dc->attribute);
+        d->dim_defaults[j] = am_str_from(dc->def);
+    }
+    am_family_set_dimensions(labels, masks, d->dim_count);
+}
+
+static bool same_dimensions(const struct am_config *a, const struct am_config *b)
+{
+    if (a->dimension_count != b->dimension_count) {
+        return false;
+    }
+    for (size_t j = 0; j < a->dimension_count; j++) {
+        const struct am_dimension_config *x = &a->dimensions[j];
+        const struct am_dimension_config *y = &b->dimensions[j];
+        if (strcmp(x->attribute, y->attribute) != 0 || strcmp(x->label, y->label) != 0 ||
+            strcmp(x->def, y->def) != 0 || x->metric_mask != y->metric_mask) {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_path)
 {
     struct am_diag diag;
@@ -291,6 +324,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     atomic_store(&d->semconv_metrics, d->cfg.semconv_metrics);
     d->start_time_seconds = (double)am_clock_wall(am_clock_system()) / 1e9;
 
+    set_dimensions(d);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     d->worker_count = d->cfg.workers != 0 ? d->cfg.workers : (ncpu > 0 ? (unsigned)ncpu : 1);
     d->series = make_series(&d->cfg, d->worker_count);
@@ -380,6 +414,10 @@ static void reload(struct am_daemon *d)
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
+    if (!same_dimensions(&d->cfg, &cfg)) {
+        AM_LOG_WARN("daemon", "reload: processors.genai.dimensions changed; kept the running ones "
+                              "(they apply at the next start)");
+    }
     if (d->cfg.series_idle_timeout_ns != cfg.series_idle_timeout_ns) {
         /* read only by am_housekeeping_expire, on this (the main) thread */
         d->cfg.series_idle_timeout_ns = cfg.series_idle_timeout_ns;
@@ -484,6 +522,7 @@ void am_daemon_destroy(struct am_daemon *d)
     am_listener_close(d->prom_listener);
     am_self_destroy(d->self);
     am_series_destroy(d->series);
+    am_family_set_dimensions(NULL, NULL, 0); /* the labels live in d->cfg */
     am_pricing_destroy(atomic_load(&d->pricing));
     am_rules_destroy(atomic_load(&d->rules));
     am_explain_destroy(d->explain);

@@ -73,6 +73,10 @@ struct am_daemon {
     struct am_explain *explain;           /* exporters.prometheus.debug; NULL when off */
     struct am_retired *retired;           /* old tables, freed at exit */
     atomic_bool semconv_metrics;
+    /* processors.genai.dimensions as set at start (views into cfg) */
+    unsigned dim_count;
+    struct am_str dim_attrs[AM_MAX_DIMS];
+    struct am_str dim_defaults[AM_MAX_DIMS];
     struct am_listener *otlp_listener;
     struct am_listener *prom_listener;
     struct am_listener *grpc_listener;

@@ -373,6 +373,7 @@ static void classify_span(void *ud, const struct am_span *span, struct am_span_f
     classify(c->w, c->rules, &c->an, span, facts, &hit);
     tally_add(c->w, &c->tally, facts, &hit);
     am_signals_stream(span, facts);
+    am_signals_dimensions(span, c->w->d->dim_attrs, c->w->d->dim_count, facts);
     c->adjusted[am_signals_sampling(span, c->mattr, facts)]++;
     if (hit.evaluation && !c->evals_lost) {
         struct pending_eval *e = am_arena_alloc(c->an.arena, sizeof(*e));

@@ -16,17 +16,27 @@ struct emitter {
     const uint8_t *span_id;
     double scale;    /* counters: the span's adjusted count (1 when not sampled) */
     uint32_t weight; /* histograms: the same, rounded to a count >= 1 */
+    struct am_str dims[AM_MAX_DIMS];
 };
 
 /* Sampling (SPEC.md 3): counters grow by the adjusted count as given;
- * histogram buckets count whole observations, so it is rounded there. */
-static void emitter_init(struct emitter *em, struct am_obs *out, const uint8_t *trace_id,
-                         const uint8_t *span_id, double adjusted_count)
+ * histogram buckets count whole observations, so it is rounded there.
+ * Dimensions: the span's value (or its agent's, put there by trace
+ * assembly), else the configured default. */
+static void emitter_init(struct emitter *em, const struct am_derive_opts *opts,
+                         const struct am_span_facts *f, struct am_obs *out,
+                         const uint8_t *trace_id, const uint8_t *span_id)
 {
+    double adjusted_count = f != NULL ? f->adjusted_count : 0;
     em->out = out;
     em->n = 0;
     em->trace_id = trace_id;
     em->span_id = span_id;
+    for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
+        bool set = f != NULL && (f->dims_set >> j & 1);
+        em->dims[j] = set ? f->dims[j]
+                          : (opts != NULL && j < opts->dim_count ? opts->dim_defaults[j] : AM_STR_NULL);
+    }
     em->scale = adjusted_count > 0 ? adjusted_count : 1;
     em->weight = 1;
     if (em->scale > 1) {
@@ -46,6 +56,13 @@ static struct am_obs *emit(struct emitter *em, enum am_metric m, enum am_obs_kin
     o->weight = kind == AM_OBS_OBSERVE ? em->weight : 0;
     for (size_t i = 0; i < AM_MAX_LABELS; i++) {
         o->labels[i] = (struct am_str){NULL, 0};
+    }
+    const struct am_family *fam = am_family_get(m);
+    unsigned k = fam->base_label_count;
+    for (unsigned j = 0; fam->dims != 0 && j < AM_MAX_DIMS; j++) {
+        if (fam->dims >> j & 1) {
+            o->labels[k++] = em->dims[j];
+        }
     }
     memcpy(o->trace_id, em->trace_id, sizeof(o->trace_id));
     memcpy(o->span_id, em->span_id, sizeof(o->span_id));
@@ -268,7 +285,7 @@ size_t am_derive_facts(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_obs *out)
 {
     struct emitter em;
-    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
+    emitter_init(&em, opts, facts, out, trace_id, span_id);
 
     switch (facts->op) {
     case AM_OP_AGENT:
@@ -303,7 +320,7 @@ size_t am_derive_usage(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_obs *out)
 {
     struct emitter em;
-    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
+    emitter_init(&em, opts, facts, out, trace_id, span_id);
     if (!has_tok(facts, AM_TOK_INPUT) && !has_tok(facts, AM_TOK_OUTPUT) && !facts->has_cost) {
         return 0;
     }
@@ -327,11 +344,12 @@ void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_f
     }
 }
 
-size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums,
-                         const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out)
+size_t am_derive_request(const struct am_derive_opts *opts, struct am_str agent,
+                         const struct am_request_sums *sums, const uint8_t *trace_id,
+                         const uint8_t *span_id, struct am_obs *out)
 {
     struct emitter em;
-    emitter_init(&em, out, trace_id, span_id, sums->adjusted_count);
+    emitter_init(&em, opts, sums->agent_facts, out, trace_id, span_id);
     emit(&em, AM_M_AGENT_REQUEST_COST, AM_OBS_OBSERVE, sums->cost)->labels[0] = agent;
     emit(&em, AM_M_AGENT_REQUEST_TOKENS, AM_OBS_OBSERVE, (double)sums->tokens)->labels[0] = agent;
     emit(&em, AM_M_AGENT_REQUEST_INFERENCE_CALLS, AM_OBS_OBSERVE, (double)sums->inference_calls)
@@ -341,12 +359,12 @@ size_t am_derive_request(struct am_str agent, const struct am_request_sums *sums
     return em.n;
 }
 
-size_t am_derive_agent_edge(struct am_str caller, struct am_str callee,
-                            const struct am_span_facts *facts, const uint8_t *trace_id,
-                            const uint8_t *span_id, struct am_obs *out)
+size_t am_derive_agent_edge(const struct am_derive_opts *opts, struct am_str caller,
+                            struct am_str callee, const struct am_span_facts *facts,
+                            const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out)
 {
     struct emitter em;
-    emitter_init(&em, out, trace_id, span_id, facts->adjusted_count);
+    emitter_init(&em, opts, facts, out, trace_id, span_id);
     emit_edge(&em, caller, callee, "agent", facts->outcome);
     struct am_obs *o =
         emit(&em, AM_M_AGENT_GRAPH_CALL_DURATION, AM_OBS_OBSERVE, seconds(facts->duration_ns));

@@ -8,6 +8,7 @@
  * p gives 2^p. Malformed values are ignored, never an error.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "am/signals.h"
@@ -264,4 +265,50 @@ struct am_str am_signals_source_name(enum am_adjust_source src)
         break;
     }
     return AM_STR("none");
+}
+
+/* ---- dimensions ---------------------------------------------------------- */
+
+static bool dim_value(const struct am_anyval *v, char *buf, size_t cap, struct am_str *out)
+{
+    int n = 0;
+    switch (v->type) {
+    case AM_VAL_STRING:
+        *out = v->u.s;
+        return v->u.s.len > 0;
+    case AM_VAL_BOOL:
+        *out = v->u.b ? AM_STR("true") : AM_STR("false");
+        return true;
+    case AM_VAL_INT:
+        n = snprintf(buf, cap, "%lld", (long long)v->u.i);
+        break;
+    case AM_VAL_DOUBLE:
+        if (!isfinite(v->u.d)) {
+            return false;
+        }
+        n = snprintf(buf, cap, "%.17g", v->u.d);
+        break;
+    default:
+        return false;
+    }
+    if (n <= 0 || (size_t)n >= cap) {
+        return false;
+    }
+    *out = (struct am_str){buf, (size_t)n};
+    return true;
+}
+
+void am_signals_dimensions(const struct am_span *span, const struct am_str *attrs, unsigned n,
+                           struct am_span_facts *f)
+{
+    f->dims_set = 0;
+    for (unsigned j = 0; j < n && j < AM_MAX_DIMS; j++) {
+        const struct am_anyval *v = am_attrs_get(&span->attrs, attrs[j]);
+        if (v == NULL && span->resource != NULL) {
+            v = am_attrs_get(&span->resource->attrs, attrs[j]);
+        }
+        if (v != NULL && dim_value(v, f->dim_text[j], sizeof(f->dim_text[j]), &f->dims[j])) {
+            f->dims_set |= (uint8_t)(1u << j);
+        }
+    }
 }

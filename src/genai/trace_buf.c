@@ -107,7 +107,7 @@ static void walk_up(const struct trace *t, uint32_t j, struct walk *w)
     const struct node *n = &t->nodes[j];
     for (int depth = 0; depth < MAX_DEPTH; depth++) {
         if (n->op == AM_OP_AGENT) {
-            *w = (struct walk){W_FOUND, n->agent, 0};
+            *w = (struct walk){W_FOUND, n->agent, 0, (uint32_t)(n - t->nodes)};
             return;
         }
         if (!(n->flags & F_HAS_PARENT)) {
@@ -115,12 +115,12 @@ static void walk_up(const struct trace *t, uint32_t j, struct walk *w)
         }
         uint32_t k = tb_node_find(t, n->parent_id);
         if (k == NONE) {
-            *w = (struct walk){W_BREAK, 0, n->parent_id};
+            *w = (struct walk){W_BREAK, 0, n->parent_id, NONE};
             return;
         }
         n = &t->nodes[k];
     }
-    *w = (struct walk){W_ROOT, 0, 0};
+    *w = (struct walk){W_ROOT, 0, 0, NONE};
 }
 
 /* A span's agent given its own name (agent, 0 = none) and its parent link. */
@@ -128,16 +128,16 @@ static void walk_parent(const struct trace *t, uint32_t agent, bool has_parent, 
                         struct walk *w)
 {
     if (agent != 0) {
-        *w = (struct walk){W_FOUND, agent, 0};
+        *w = (struct walk){W_FOUND, agent, 0, NONE};
         return;
     }
     if (!has_parent) {
-        *w = (struct walk){W_ROOT, 0, 0};
+        *w = (struct walk){W_ROOT, 0, 0, NONE};
         return;
     }
     uint32_t k = tb_node_find(t, parent);
     if (k == NONE) {
-        *w = (struct walk){W_BREAK, 0, parent};
+        *w = (struct walk){W_BREAK, 0, parent, NONE};
         return;
     }
     walk_up(t, k, w);
@@ -151,12 +151,29 @@ static void walk_from(const struct trace *t, uint32_t i, struct walk *w)
     if (n->op == OP_EVAL) {
         uint32_t j = tb_node_find(t, n->parent_id);
         if (j == NONE) {
-            *w = (struct walk){W_BREAK, 0, n->parent_id};
+            *w = (struct walk){W_BREAK, 0, n->parent_id, NONE};
             return;
         }
         n = &t->nodes[j];
     }
     walk_parent(t, n->agent, (n->flags & F_HAS_PARENT) != 0, n->parent_id, w);
+}
+
+/* Agent-level dimensions (SPEC.md 3): a value the span and its resource
+ * lack is that of its invoke_agent span, when that one had it. */
+void tb_inherit_dims(const struct shard *s, const struct trace *t, uint32_t agent_node,
+                     struct am_span_facts *f)
+{
+    if (agent_node == NONE || t->nodes[agent_node].held == NONE) {
+        return;
+    }
+    const struct held *h = &t->held[t->nodes[agent_node].held];
+    for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
+        if (!(f->dims_set >> j & 1) && (h->dims_set >> j & 1)) {
+            f->dims[j] = tb_istr_view(s, h->dims[j]);
+            f->dims_set |= (uint8_t)(1u << j);
+        }
+    }
 }
 
 struct am_str tb_fallback_name(const struct shard *s, const struct held *h)
@@ -208,6 +225,10 @@ static uint32_t held_new(struct shard *s, struct trace *t, uint32_t node,
         h->error_type = tb_intern(s, f->error_type);
         h->service = tb_intern(s, f->service_name);
     }
+    for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
+        h->dims[j] = (f->dims_set >> j & 1) ? tb_intern(s, f->dims[j]) : 0;
+    }
+    h->dims_set = f->dims_set;
     h->tokens_present = f->tokens_present;
     h->first_eval = NONE;
     h->node = node;
@@ -238,6 +259,10 @@ void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_f
     f->has_cost = h->has_cost;
     f->ttft_ns = h->ttft_ns;
     f->has_ttft = h->has_ttft;
+    for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
+        f->dims[j] = tb_istr_view(s, h->dims[j]);
+    }
+    f->dims_set = h->dims_set;
     f->adjusted_count = h->adjusted_count;
 }
 
@@ -320,13 +345,14 @@ static void emit_held_evals(struct am_trace_buf *tb, struct shard *s, const stru
 
 /* A waiting record's agent is known (or given up on): emit what it held. */
 void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t hi,
-                     struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
-                     const struct am_obs_sink *sink)
+                     struct am_str agent, uint32_t agent_node, const struct am_derive_opts *d,
+                     uint64_t now_ns, const struct am_obs_sink *sink)
 {
     struct held *h = &t->held[hi];
     struct am_span_facts f;
     if (h->op != OP_EVAL) {
         tb_held_facts(s, h, &f);
+        tb_inherit_dims(s, t, agent_node, &f);
         emit_span(t, &t->nodes[h->node], d, &f, agent, sink);
     }
     emit_held_evals(tb, s, t, h, agent, now_ns, sink);
@@ -347,6 +373,7 @@ static void settle(struct am_trace_buf *tb, struct shard *s, struct trace *t, ui
     for (uint32_t h = head, next; h != NONE; h = next) {
         next = h == tail ? NONE : t->held[h].next_wait;
         struct am_str agent = tb_fallback_name(s, &t->held[h]);
+        uint32_t agent_node = w->kind == W_FOUND ? w->node : NONE;
         if (w->kind == W_FOUND) {
             agent = tb_istr_view(s, w->agent);
         } else if (w->kind == W_ROOT) {
@@ -354,7 +381,7 @@ static void settle(struct am_trace_buf *tb, struct shard *s, struct trace *t, ui
         } else {
             tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, "nomem", 1);
         }
-        tb_held_resolve(tb, s, t, h, agent, d, now_ns, sink);
+        tb_held_resolve(tb, s, t, h, agent, agent_node, d, now_ns, sink);
     }
 }
 
@@ -446,12 +473,19 @@ struct incoming {
 
 /* Emit a span (and its evaluations) that is not held, with the agent a walk
  * found; a walk that found none falls back to service.name, counted by why. */
-static void emit_now(struct am_trace_buf *tb, const struct trace *t, const struct incoming *in,
-                     struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
+static void emit_now(struct am_trace_buf *tb, const struct shard *s, const struct trace *t,
+                     const struct incoming *in, struct am_str agent, uint32_t agent_node,
+                     const struct am_derive_opts *d, uint64_t now_ns,
                      const struct am_obs_sink *sink)
 {
     struct am_obs out[AM_DERIVE_MAX_OBS];
     const struct am_span_facts *f = in->f;
+    struct am_span_facts g;
+    if (agent_node != NONE && d->dim_count > 0 && t->nn > agent_node) {
+        g = *f; /* its agent's dimensions where it has none */
+        tb_inherit_dims(s, t, agent_node, &g);
+        f = &g;
+    }
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT) {
         size_t k = am_derive_facts(d, f, agent, t->id, (const uint8_t *)&in->sid, out);
         if (k > 0) {
@@ -482,12 +516,12 @@ static void turn_away(struct am_trace_buf *tb, struct shard *s, const struct tra
                       const struct incoming *in, const char *why, const struct am_derive_opts *d,
                       uint64_t now_ns, const struct am_obs_sink *sink)
 {
-    struct walk w = {W_BREAK, 0, 0};
+    struct walk w = {W_BREAK, 0, 0, NONE};
     struct am_str own = in->f->op == AM_OP_AGENT ? am_derive_agent_name(in->f) : in->f->agent_name;
     static const struct trace none;
     tb_emit_count(sink, AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL, why, 1);
     if (own.len > 0) {
-        emit_now(tb, t ? t : &none, in, own, d, now_ns, sink);
+        emit_now(tb, s, t ? t : &none, in, own, NONE, d, now_ns, sink);
         return;
     }
     if (t != NULL) {
@@ -495,7 +529,8 @@ static void turn_away(struct am_trace_buf *tb, struct shard *s, const struct tra
     } else if (!in->span->has_parent) {
         w.kind = W_ROOT;
     }
-    emit_now(tb, t ? t : &none, in, walk_agent(s, &w, in->f, why, sink), d, now_ns, sink);
+    emit_now(tb, s, t ? t : &none, in, walk_agent(s, &w, in->f, why, sink),
+             w.kind == W_FOUND ? w.node : NONE, d, now_ns, sink);
 }
 
 /* Attribute node i now, or make it wait: the span's own observations and
@@ -518,7 +553,8 @@ static void attribute(struct am_trace_buf *tb, struct shard *s, struct trace *t,
         }
         t->held[hi].first_eval = NONE; /* cannot wait: derived now, with the fallback */
     }
-    emit_now(tb, t, in, walk_agent(s, &w, in->f, "nomem", sink), d, now_ns, sink);
+    emit_now(tb, s, t, in, walk_agent(s, &w, in->f, "nomem", sink),
+             w.kind == W_FOUND ? w.node : NONE, d, now_ns, sink);
 }
 
 /* A span for a trace finished at once (a tombstone): a re-sent span is
@@ -538,7 +574,8 @@ static void add_late(struct am_trace_buf *tb, struct shard *s, struct trace *t,
         tb_intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || in->nev > 0) {
         walk_from(t, i, &w);
-        emit_now(tb, t, in, walk_agent(s, &w, f, "late", sink), d, now_ns, sink);
+        emit_now(tb, s, t, in, walk_agent(s, &w, f, "late", sink),
+                 w.kind == W_FOUND ? w.node : NONE, d, now_ns, sink);
     }
 }
 
@@ -695,7 +732,7 @@ static void eval_now(struct am_trace_buf *tb, struct shard *s, const struct trac
                      const uint8_t *span_id, struct am_str fallback, const struct am_eval *ev,
                      uint64_t now_ns, const struct am_obs_sink *sink)
 {
-    struct walk w = {W_BREAK, 0, 0};
+    struct walk w = {W_BREAK, 0, 0, NONE};
     uint32_t named = t != NULL ? tb_node_find(t, tb_id64(span_id)) : NONE;
     const char *why = t == NULL ? "nomem" : t->state == T_TOMB ? "late" : "max_spans_per_trace";
     if (named != NONE) {

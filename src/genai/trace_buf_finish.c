@@ -141,6 +141,7 @@ static void finish_usage(struct shard *s, struct trace *t, struct scratch *x,
                    !x->below[i] && n->held != NONE) {
             struct am_span_facts f;
             tb_held_facts(s, &t->held[n->held], &f);
+            tb_inherit_dims(s, t, n->op == AM_OP_AGENT ? NONE : x->agent_of[i], &f);
             size_t m = am_derive_usage(d, &f, agent_label(s, t, x, i), t->id,
                                        (const uint8_t *)&n->span_id, out);
             if (m > 0) {
@@ -161,7 +162,8 @@ static void finish_usage(struct shard *s, struct trace *t, struct scratch *x,
 /* An invoke_agent span under another agent is an agent -> agent edge of
  * the agent graph (sub-agent or hand-off). */
 static void finish_edge(const struct shard *s, const struct trace *t, const struct scratch *x,
-                        uint32_t i, struct am_str callee, const struct am_obs_sink *sink)
+                        uint32_t i, struct am_str callee, const struct am_derive_opts *d,
+                        const struct am_obs_sink *sink)
 {
     const struct node *n = &t->nodes[i];
     struct am_obs out[2];
@@ -171,24 +173,32 @@ static void finish_edge(const struct shard *s, const struct trace *t, const stru
     }
     tb_held_facts(s, &t->held[n->held], &f);
     struct am_str caller = tb_istr_view(s, t->nodes[x->agent_of[i]].agent);
-    size_t m = am_derive_agent_edge(caller, callee, &f, t->id, (const uint8_t *)&n->span_id, out);
+    size_t m =
+        am_derive_agent_edge(d, caller, callee, &f, t->id, (const uint8_t *)&n->span_id, out);
     sink->fn(sink->ud, out, m);
 }
 
 static void finish_agents(struct am_trace_buf *tb, struct shard *s, struct trace *t,
-                          struct scratch *x, const struct am_obs_sink *sink)
+                          struct scratch *x, const struct am_derive_opts *d,
+                          const struct am_obs_sink *sink)
 {
     struct am_obs out[4];
+    struct am_span_facts f;
     for (uint32_t i = 0; i < t->nn; i++) {
         const struct node *n = &t->nodes[i];
         if (n->op != AM_OP_AGENT) {
             continue;
         }
         struct am_str agent = tb_istr_view(s, n->agent);
-        x->sums[i].adjusted_count = n->held != NONE ? t->held[n->held].adjusted_count : 0;
-        size_t m = am_derive_request(agent, &x->sums[i], t->id, (const uint8_t *)&n->span_id, out);
+        x->sums[i].agent_facts = NULL;
+        if (n->held != NONE) {
+            tb_held_facts(s, &t->held[n->held], &f);
+            x->sums[i].agent_facts = &f;
+        }
+        size_t m =
+            am_derive_request(d, agent, &x->sums[i], t->id, (const uint8_t *)&n->span_id, out);
         sink->fn(sink->ud, out, m);
-        finish_edge(s, t, x, i, agent, sink);
+        finish_edge(s, t, x, i, agent, d, sink);
         uint32_t conv = x->agent_of[i] == NONE ? conv_of(t, x, i) : 0;
         if (conv != 0 && tb->conv != NULL) {
             am_conv_turn(tb->conv, tb_istr_view(s, conv), agent, t->held[n->held].arrival_ns, sink);
@@ -218,14 +228,15 @@ void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
     }
     for (uint32_t hi = 0; hi < t->nh && t->waiting > 0; hi++) {
         if (t->held[hi].waiting) {
-            tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, &t->held[hi]), d, now_ns, sink);
+            tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, &t->held[hi]), NONE, d, now_ns,
+                            sink);
             fell_back++;
         }
     }
     tb_emit_count(sink, AM_M_SELF_AGENT_FALLBACK_TOTAL, why, fell_back);
     scratch_init(&x, t);
     finish_usage(s, t, &x, d, sink);
-    finish_agents(tb, s, t, &x, sink);
+    finish_agents(tb, s, t, &x, d, sink);
     scratch_fini(&x);
     if (!tomb) {
         tb_trace_free(s, t);

@@ -70,13 +70,14 @@ struct held {
     uint64_t arrival_ns;
     uint64_t ttft_ns;
     double adjusted_count; /* sampling; 0 = 1 */
+    uint32_t dims[AM_MAX_DIMS]; /* intern ids of the span's own dimension values */
     double cost;
     uint32_t operation, provider, request_model, response_model, tool, error_type, service;
     uint32_t tokens_present;
     uint32_t first_eval; /* NONE */
     uint32_t node;
     uint32_t next_wait; /* next record waiting for the same span id, NONE */
-    uint8_t op, outcome, has_cost, waiting, has_ttft;
+    uint8_t op, outcome, has_cost, waiting, has_ttft, dims_set;
 };
 
 struct heval {
@@ -152,6 +153,7 @@ struct walk {
     enum walk_kind kind;
     uint32_t agent;   /* W_FOUND: intern id of the agent name */
     uint64_t missing; /* W_BREAK: the span id not held yet */
+    uint32_t node;    /* W_FOUND: the invoke_agent node, NONE for a span's own name */
 };
 
 /* ---- store: accounting, intern table, traces (trace_buf_store.c) ------- */
@@ -229,8 +231,10 @@ void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
 void tb_evict_head(struct am_trace_buf *tb, struct shard *s, const struct am_derive_opts *d,
                    uint64_t now_ns, const struct am_obs_sink *sink);
 void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, uint32_t hi,
-                     struct am_str agent, const struct am_derive_opts *d, uint64_t now_ns,
-                     const struct am_obs_sink *sink);
+                     struct am_str agent, uint32_t agent_node, const struct am_derive_opts *d,
+                     uint64_t now_ns, const struct am_obs_sink *sink);
+void tb_inherit_dims(const struct shard *s, const struct trace *t, uint32_t agent_node,
+                     struct am_span_facts *f);
 struct am_str tb_fallback_name(const struct shard *s, const struct held *h);
 void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_facts *f);
 void tb_emit_count(const struct am_obs_sink *sink, enum am_metric m, const char *reason, size_t n);

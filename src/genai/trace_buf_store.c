@@ -289,6 +289,9 @@ static void held_release(struct shard *s, struct held *h)
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         tb_release(s, ids[i]);
     }
+    for (size_t j = 0; j < AM_MAX_DIMS; j++) {
+        tb_release(s, h->dims[j]);
+    }
 }
 
 /* Drop what only a live trace needs: held records, evaluations, waiter

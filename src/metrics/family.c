@@ -37,7 +37,7 @@
     ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model",                      \
      "gen_ai_response_model", "gen_ai_token_type")
 
-static const struct am_family families[AM_M_COUNT] = {
+static const struct am_family builtin[AM_M_COUNT] = {
     COUNTER(AM_M_AGENT_REQUESTS_TOTAL, "agent_requests_total",
             "Agent requests (invoke_agent spans) by outcome.", ("agent_name", "status")),
     HIST(AM_M_AGENT_REQUEST_DURATION, "agent_request_duration_seconds",
@@ -199,9 +199,49 @@ static const struct am_family families[AM_M_COUNT] = {
           "Start time of the process since unix epoch in seconds.", AM_TYPE_GAUGE),
 };
 
+/* The families with dimensions appended; used only once set (startup). */
+static struct am_family configured[AM_M_COUNT];
+static const struct am_family *families = builtin;
+
 const struct am_family *am_family_get(enum am_metric m)
 {
     return &families[m];
+}
+
+bool am_family_dimensionable(enum am_metric m)
+{
+    switch (m) {
+    case AM_M_AGENT_QUALITY_SCORE:
+    case AM_M_AGENT_CONVERSATION_TURNS:
+    case AM_M_AGENT_ESCALATION_RATE:
+    case AM_M_AGENT_EVALUATION_SCORE:
+    case AM_M_AGENT_EVALUATION_LABELS_TOTAL:
+    case AM_M_AGENT_CONVERSATIONS_TOTAL:
+        return false;
+    default:
+        return (unsigned)m < (unsigned)AM_M_SELF_RECEIVER_REQUESTS_TOTAL;
+    }
+}
+
+void am_family_set_dimensions(const char *const *labels, const uint64_t *masks, size_t n)
+{
+    if (n == 0) {
+        families = builtin;
+        return;
+    }
+    memcpy(configured, builtin, sizeof(configured));
+    for (int m = 0; m < AM_M_COUNT; m++) {
+        struct am_family *f = &configured[m];
+        f->base_label_count = f->label_count;
+        for (size_t j = 0; j < n && j < AM_MAX_DIMS; j++) {
+            if (am_family_dimensionable((enum am_metric)m) && (masks[j] >> m & 1) &&
+                f->label_count < AM_MAX_LABELS) {
+                f->labels[f->label_count++] = labels[j];
+                f->dims |= (uint8_t)(1u << j);
+            }
+        }
+    }
+    families = configured;
 }
 
 int am_family_find(const char *name)

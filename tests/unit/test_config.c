@@ -406,6 +406,31 @@ static const struct {
      "agentmeter.yaml:1:31: pricing.models.m.input: invalid price \"-1\" (want a number >= 0)"},
     {"pricing: {models: {m: {input: 1}}}\n",
      "agentmeter.yaml:1:23: pricing.models.m: output is required"},
+    /* dimensions */
+    {GENAI "    dimensions:\n      - {attribute: x, label: agent_name}\n",
+     "agentmeter.yaml:4:31: processors.genai.dimensions[0].label: \"agent_name\" collides with a "
+     "built-in label of agent_requests_total"},
+    {GENAI "    dimensions:\n      - {attribute: gen_ai.request.model, label: status,\n"
+           "         metrics: [agent_tool_calls_total]}\n",
+     "agentmeter.yaml:4:50: processors.genai.dimensions[0].label: \"status\" collides with a "
+     "built-in label of agent_tool_calls_total"},
+    {GENAI "    dimensions:\n      - {attribute: le}\n",
+     "agentmeter.yaml:4:21: processors.genai.dimensions[0].label: \"le\" is reserved or empty"},
+    {GENAI "    dimensions:\n      - {attribute: x, label: \"__x\"}\n",
+     "agentmeter.yaml:4:31: processors.genai.dimensions[0].label: \"__x\" is reserved or empty"},
+    {GENAI "    dimensions:\n      - {attribute: tenant.id}\n      - {attribute: y, label: "
+           "tenant-id}\n",
+     "agentmeter.yaml:5:31: processors.genai.dimensions[1].label: \"tenant_id\" is already the "
+     "label of dimension 0"},
+    {GENAI "    dimensions:\n      - {attribute: x, metrics: [agent_conversations_total]}\n",
+     "agentmeter.yaml:4:34: processors.genai.dimensions[0].metrics[0]: "
+     "\"agent_conversations_total\" is not a span-derived metric (agent_*, model_*, gen_ai_*; not "
+     "conversation or evaluation metrics)"},
+    {GENAI "    dimensions:\n      - {label: x}\n",
+     "agentmeter.yaml:4:9: processors.genai.dimensions[0]: attribute is required"},
+    {GENAI "    dimensions: [{attribute: a}, {attribute: b}, {attribute: c}, {attribute: d}, "
+           "{attribute: e}]\n",
+     "agentmeter.yaml:3:82: processors.genai.dimensions: at most 4 dimensions"},
     /* environment */
     {"log:\n  level: ${env:AM_TEST_UNSET_VAR}\n",
      "agentmeter.yaml:2:10: log.level: environment variable AM_TEST_UNSET_VAR is not set"},
@@ -471,6 +496,34 @@ static void test_load_limits_memory(void **st)
         assert_int_equal(cfg.memory_limit_bytes, ok[i].bytes);
         am_config_free(&cfg);
     }
+}
+
+static void test_load_dimensions_sanitized_and_resolved(void **st)
+{
+    struct am_config cfg;
+    struct am_diag diag = {{0}};
+    const char *text = "processors:\n  genai:\n    dimensions:\n"
+                       "      - {attribute: deployment.environment, label: environment}\n"
+                       "      - {attribute: tenant.id, default: none,\n"
+                       "         metrics: [agent_requests_total, agent_estimated_cost_dollars]}\n"
+                       "      - {attribute: x, label: 9model_id, metrics: [agent_requests_total]}\n";
+    if (load(text, &cfg, &diag) != AM_OK) {
+        fail_msg("%s", diag.msg);
+    }
+    assert_int_equal(cfg.dimension_count, 3);
+    assert_string_equal(cfg.dimensions[0].label, "environment");
+    assert_string_equal(cfg.dimensions[0].def, "");
+    assert_true(cfg.dimensions[0].metric_mask >> AM_M_AGENT_GRAPH_CALLS_TOTAL & 1);
+    assert_true(cfg.dimensions[0].metric_mask >> AM_M_GENAI_OPERATION_DURATION & 1);
+    assert_false(cfg.dimensions[0].metric_mask >> AM_M_AGENT_CONVERSATION_TURNS & 1);
+    assert_false(cfg.dimensions[0].metric_mask >> AM_M_AGENT_QUALITY_SCORE & 1);
+    assert_string_equal(cfg.dimensions[1].attribute, "tenant.id");
+    assert_string_equal(cfg.dimensions[1].label, "tenant_id");
+    assert_string_equal(cfg.dimensions[1].def, "none");
+    assert_int_equal(cfg.dimensions[1].metric_mask, (UINT64_C(1) << AM_M_AGENT_REQUESTS_TOTAL) |
+                                                        (UINT64_C(1) << AM_M_AGENT_ESTIMATED_COST_TOTAL));
+    assert_string_equal(cfg.dimensions[2].label, "_9model_id");
+    am_config_free(&cfg);
 }
 
 static void test_load_env_expansion_in_any_scalar(void **st)
@@ -726,6 +779,7 @@ int main(void)
         cmocka_unit_test(test_parse_pricing_file),
         cmocka_unit_test(test_parse_pricing_bad_files_exact_diagnostics),
         cmocka_unit_test(test_builtin_pricing_parses),
+        cmocka_unit_test(test_load_dimensions_sanitized_and_resolved),
         cmocka_unit_test(test_deploy_reference_config_loads),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -322,7 +322,7 @@ static void test_derive_agent_edge(void **state)
     f.outcome = AM_OUTCOME_ERROR;
     f.duration_ns = 1500 * MS;
     f.adjusted_count = 2;
-    size_t n = am_derive_agent_edge(AM_STR("triage"), AM_STR("billing"), &f, tid, sid, out);
+    size_t n = am_derive_agent_edge(NULL, AM_STR("triage"), AM_STR("billing"), &f, tid, sid, out);
     assert_int_equal(n, 2);
     assert_int_equal(out[0].metric, AM_M_AGENT_GRAPH_CALLS_TOTAL);
     assert_true(out[0].value == 2);

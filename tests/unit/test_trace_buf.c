@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "am/clock.h"
+#include "am/signals.h"
 #include "am/trace_buf.h"
 #include "genai_rec.h"
 #include "genai_span.h"
@@ -96,6 +97,11 @@ static uint64_t now(struct fx *f)
     return am_clock_mono(&f->clk.clock);
 }
 
+/* Dimensions of test_trace_buf_agent_dimensions_propagate (dim_count 0
+ * elsewhere). */
+static const struct am_str dim_attrs[] = {AM_STR("tenant.id"), AM_STR("region")};
+static const struct am_str dim_defaults[] = {AM_STR("none"), AM_STR("nowhere")};
+
 /* Add span `id` (parent 0 = root) of trace `trace` with attributes. */
 static void add(struct fx *f, uint8_t trace, uint8_t id, uint8_t parent, const struct ts_attr *a)
 {
@@ -114,6 +120,7 @@ static void add(struct fx *f, uint8_t trace, uint8_t id, uint8_t parent, const s
     t.span.end_ns = S(2);
     ts_span_add_all(&t, a);
     am_classify(&t.span, &facts);
+    am_signals_dimensions(&t.span, dim_attrs, f->dopts.dim_count, &facts);
     am_trace_buf_add(f->tb, &f->dopts, &t.span, &facts, now(f), &f->sink);
 }
 
@@ -183,6 +190,56 @@ static void test_trace_buf_children_first_through_intermediates_attributed(void 
     assert_true(rec_sum(&f->rec, AM_M_AGENT_REQUEST_TOOL_CALLS, "planner", NULL, NULL) == 1);
     assert_int_equal(rec_count(&f->rec, AM_M_SELF_AGENT_FALLBACK_TOTAL, NULL, NULL, NULL), 0);
     assert_true(rec_last(&f->rec, AM_M_SELF_TRACES_PENDING, "", "") == 0);
+}
+
+/* Agent-level dimensions: a span without the value takes its agent's (at
+ * once, or when the agent arrives after it), its own value wins, and a
+ * span with no agent takes the default. Labels follow the built-ins. */
+static void test_trace_buf_agent_dimensions_propagate(void **st)
+{
+    struct fx *f = *st;
+    const char *labels[] = {"tenant", "region"};
+    const uint64_t masks[] = {~UINT64_C(0), UINT64_C(1) << AM_M_AGENT_TOOL_CALLS_TOTAL};
+    static const struct ts_attr agent_t[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
+                                             TS_S("gen_ai.agent.name", "planner"),
+                                             TS_S("tenant.id", "acme"), TS_S("region", "eu"), {0}};
+    static const struct ts_attr tool_own[] = {TS_S("gen_ai.operation.name", "execute_tool"),
+                                              TS_S("gen_ai.tool.name", "search"),
+                                              TS_I("tenant.id", 42), {0}};
+    am_family_set_dimensions(labels, masks, 2);
+    f->dopts.dim_defaults = dim_defaults;
+    f->dopts.dim_count = 2;
+    add(f, 1, 3, 1, chat_m1); /* waits for its agent */
+    add(f, 1, 1, 0, agent_t);
+    add(f, 1, 2, 1, tool_search);
+    add(f, 1, 4, 1, tool_own);
+    add(f, 2, 1, 0, tool_search); /* no agent: defaults */
+    am_clock_manual_advance(&f->clk, WAIT);
+    tick(f);
+    const struct am_family *fam = am_family_get(AM_M_MODEL_INFERENCE_CALLS_TOTAL);
+    assert_int_equal(fam->label_count, 3);
+    assert_string_equal(fam->labels[2], "tenant");
+    size_t found = 0;
+    for (size_t i = 0; i < f->rec.n; i++) {
+        const struct rec_obs *o = &f->rec.o[i];
+        if (o->m == AM_M_MODEL_INFERENCE_CALLS_TOTAL) {
+            assert_string_equal(o->l[2], "acme");
+            assert_string_equal(o->l[3], "");
+            found++;
+        } else if (o->m == AM_M_AGENT_REQUESTS_TOTAL || o->m == AM_M_AGENT_REQUEST_TOKENS) {
+            assert_string_equal(o->l[o->m == AM_M_AGENT_REQUESTS_TOTAL ? 2 : 1], "acme");
+            found++;
+        } else if (o->m == AM_M_AGENT_TOOL_CALLS_TOTAL) {
+            bool agentless = strcmp(o->l[0], "svc") == 0;
+            bool own = o->span_id[0] == 4;
+            assert_string_equal(o->l[3], agentless ? "none" : own ? "42" : "acme");
+            assert_string_equal(o->l[4], agentless ? "nowhere" : "eu");
+            found++;
+        }
+    }
+    assert_int_equal(found, 6);
+    am_family_set_dimensions(NULL, NULL, 0);
+    assert_int_equal(am_family_get(AM_M_MODEL_INFERENCE_CALLS_TOTAL)->label_count, 2);
 }
 
 /* The root never arrives: the span is labelled with service.name after
@@ -642,6 +699,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             test_trace_buf_children_first_through_intermediates_attributed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trace_buf_agent_dimensions_propagate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_root_never_arrives_falls_back_after_wait,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_trace_buf_agentless_root_resolves_at_once, setup,
