@@ -208,3 +208,73 @@ test('streaming latency, agent graph and sampling-adjusted counts', async () => 
     assert.equal(exit.code, 0, `collector exit ${JSON.stringify(exit)}:\n${c.output}`);
   }
 });
+
+// processors.genai.dimensions: environment from the resource on every span
+// family, tenant from the invoke_agent span's attribute on three families;
+// the tool and chat spans below it carry no tenant and inherit the agent's.
+test('dimensions: resource and agent-level labels, defaults, per-metric lists', async () => {
+  const extra = `processors:
+  genai:
+    trace_wait: 1s
+    dimensions:
+      - { attribute: deployment.environment, label: environment }
+      - attribute: tenant.id
+        default: none
+        metrics: [agent_requests_total, agent_estimated_cost_dollars_total, agent_tool_calls_total]
+pricing:
+  builtin: false
+  models:
+    gpt-4o: { input: 2.5, output: 10 }
+`;
+  const c = await startCollector({ extra });
+  try {
+    const base = Math.floor(Date.now() / 1000) - 60;
+    const prod = new BasicTracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: 'shop', 'deployment.environment': 'prod' }),
+      spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `http://127.0.0.1:${c.httpPort}/v1/traces` }))],
+    });
+    const tp = prod.getTracer('e2e');
+    const root = span(tp, context.active(), 'invoke_agent seller', { ...agentAttrs('seller'), 'tenant.id': 'acme' }, base, 0, 3000);
+    const ctx = trace.setSpan(context.active(), root.s);
+    span(tp, ctx, 'chat gpt-4o', {
+      'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.usage.input_tokens': 1000, 'gen_ai.usage.output_tokens': 100,
+    }, base, 0, 1000).end();
+    root.end(); // the agent first: its children find it at once
+    span(tp, ctx, 'execute_tool quote', { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': 'quote' },
+      base, 1000, 1500).end();
+    await prod.forceFlush();
+
+    const staging = provider(c.httpPort, 'shop');
+    const ts = staging.getTracer('e2e');
+    span(ts, context.active(), 'invoke_agent seller', agentAttrs('seller'), base, 0, 1000).end();
+    await staging.forceFlush();
+
+    const done = await waitFor(async () => {
+      const r = await c.scrape();
+      return r.m.get('agent_request_tokens_count', { agent_name: 'seller', environment: 'prod' }) === 1 ? r : undefined;
+    }, { timeoutMs: 15000, interval: 100 });
+    assert.ok(done, `no per-request metrics:\n${(await c.scrape()).text}\n${c.output}`);
+    const m = done.m;
+    const cost = (1000 * 2.5 + 100 * 10) / 1e6;
+    const want = [
+      ['agent_requests_total', { agent_name: 'seller', status: 'success', environment: 'prod', tenant_id: 'acme' }, 1],
+      ['agent_requests_total', { agent_name: 'seller', status: 'success', environment: '', tenant_id: 'none' }, 1],
+      ['agent_estimated_cost_dollars_total', { agent_name: 'seller', model_id: 'gpt-4o', environment: 'prod', tenant_id: 'acme' }, cost],
+      ['agent_tool_calls_total', { agent_name: 'seller', tool_name: 'quote', status: 'success', environment: 'prod', tenant_id: 'acme' }, 1],
+      ['model_inference_calls_total', { agent_name: 'seller', model_id: 'gpt-4o', environment: 'prod' }, 1],
+      ['agent_token_usage_total', { agent_name: 'seller', model_id: 'gpt-4o', token_type: 'input', environment: 'prod' }, 1000],
+      ['agent_request_tokens_sum', { agent_name: 'seller', environment: 'prod' }, 1100],
+      ['agent_graph_calls_total', { caller: 'seller', callee: 'quote', callee_kind: 'tool', status: 'success', environment: 'prod' }, 1],
+    ];
+    for (const [name, labels, v] of want) {
+      assert.equal(m.get(name, labels), v, `${name} ${JSON.stringify(labels)}\n${done.text}`);
+    }
+    assert.match(done.text, /^# HELP agent_requests_total /m);
+    const lint = promtoolCheck(done.text);
+    assert.equal(lint.status, 0, `promtool: ${lint.stdout}${lint.stderr}`);
+  } finally {
+    const exit = await c.stop();
+    assert.equal(exit.code, 0, `collector exit ${JSON.stringify(exit)}:\n${c.output}`);
+  }
+});

@@ -224,6 +224,68 @@ static const struct am_obs *find(const struct am_obs *o, size_t n, enum am_metri
     return NULL;
 }
 
+static void test_signals_dimensions_span_then_resource(void **state)
+{
+    (void)state;
+    struct ts_span t;
+    struct am_span_facts f;
+    struct am_kv rkv[2];
+    const struct am_str attrs[] = {AM_STR("deployment.environment"), AM_STR("tenant.id"),
+                                   AM_STR("flag"), AM_STR("missing")};
+    ts_span_init(&t, "svc");
+    rkv[0].key = AM_STR("deployment.environment");
+    rkv[0].val = (struct am_anyval){.type = AM_VAL_STRING, .u.s = AM_STR("prod")};
+    rkv[1].key = AM_STR("tenant.id");
+    rkv[1].val = (struct am_anyval){.type = AM_VAL_STRING, .u.s = AM_STR("from-resource")};
+    t.res.attrs = (struct am_attrs){rkv, 2};
+    ts_span_add(&t, &(struct ts_attr)TS_I("tenant.id", -7));
+    ts_span_add(&t, &(struct ts_attr)TS_B("flag", 1));
+    memset(&f, 0, sizeof(f));
+    am_signals_dimensions(&t.span, attrs, 4, &f);
+    assert_int_equal(f.dims_set, 0x7);
+    assert_true(am_str_eq(f.dims[0], AM_STR("prod")));
+    assert_true(am_str_eq(f.dims[1], AM_STR("-7"))); /* the span wins over its resource */
+    assert_true(am_str_eq(f.dims[2], AM_STR("true")));
+    /* an empty string is absent */
+    t.kv[0].val = (struct am_anyval){.type = AM_VAL_STRING, .u.s = AM_STR("")};
+    am_signals_dimensions(&t.span, attrs, 2, &f);
+    assert_int_equal(f.dims_set, 0x1);
+}
+
+static void test_derive_dimensions_follow_builtin_labels(void **state)
+{
+    (void)state;
+    struct ts_span t;
+    struct am_span_facts f;
+    struct am_obs out[AM_DERIVE_MAX_OBS];
+    const char *labels[] = {"environment", "tenant"};
+    const uint64_t masks[] = {~UINT64_C(0), UINT64_C(1) << AM_M_AGENT_ESTIMATED_COST_TOTAL};
+    const struct am_str attrs[] = {AM_STR("env"), AM_STR("tenant.id")};
+    const struct am_str defs[] = {AM_STR("unset"), AM_STR("none")};
+    struct am_derive_opts opts = {.dim_defaults = defs, .dim_count = 2};
+    am_family_set_dimensions(labels, masks, 2);
+    ts_span_init(&t, "svc");
+    ts_span_add(&t, &(struct ts_attr)TS_S("gen_ai.operation.name", "chat"));
+    ts_span_add(&t, &(struct ts_attr)TS_S("gen_ai.request.model", "m"));
+    ts_span_add(&t, &(struct ts_attr)TS_D("llm.cost.total", 0.5));
+    ts_span_add(&t, &(struct ts_attr)TS_S("env", "staging"));
+    am_classify(&t.span, &f);
+    am_signals_dimensions(&t.span, attrs, 2, &f);
+    size_t n = am_derive_span(&opts, &t.span, &f, out);
+    const struct am_obs *o = find(out, n, AM_M_MODEL_INFERENCE_CALLS_TOTAL, 0);
+    assert_true(am_str_eq(o->labels[1], AM_STR("m")));
+    assert_true(am_str_eq(o->labels[2], AM_STR("staging")));
+    assert_int_equal(o->labels[3].len, 0);
+    o = find(out, n, AM_M_AGENT_ESTIMATED_COST_TOTAL, 0);
+    assert_true(am_str_eq(o->labels[2], AM_STR("staging")));
+    assert_true(am_str_eq(o->labels[3], AM_STR("none")));
+    o = find(out, n, AM_M_AGENT_GRAPH_CALLS_TOTAL, 0);
+    assert_true(am_str_eq(o->labels[3], AM_STR("success")));
+    assert_true(am_str_eq(o->labels[4], AM_STR("staging")));
+    am_family_set_dimensions(NULL, NULL, 0);
+}
+
+
 static size_t derive_chat(struct ts_span *t, uint64_t dur_ns, const char *tracestate,
                           struct am_obs *out)
 {
@@ -347,6 +409,8 @@ int main(void)
         cmocka_unit_test(test_derive_stream_ttft_and_per_token),
         cmocka_unit_test(test_derive_sampled_span_scales_counts),
         cmocka_unit_test(test_derive_agent_edge),
+        cmocka_unit_test(test_signals_dimensions_span_then_resource),
+        cmocka_unit_test(test_derive_dimensions_follow_builtin_labels),
     };
     return cmocka_run_group_tests_name("signals", tests, NULL, NULL);
 }
