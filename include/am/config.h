@@ -61,7 +61,7 @@ struct am_config {
     uint64_t max_label_value_bytes;
     uint64_t series_idle_timeout_ns;
     bool semconv_metrics;
-    char *sampling_multiplier_attribute; /* NULL: tracestate only (read at start) */
+    char *sampling_multiplier_attribute;    /* NULL: tracestate only (read at start) */
     struct am_dimension_config *dimensions; /* at most AM_MAX_DIMS (read at start) */
     size_t dimension_count;
     struct am_bucket_override *buckets;

@@ -95,8 +95,7 @@ size_t am_derive_request(const struct am_derive_opts *opts, struct am_str agent,
  * agent_graph_calls_total{callee_kind="agent"} and
  * agent_graph_call_duration_seconds. Returns 2. */
 size_t am_derive_agent_edge(const struct am_derive_opts *opts, struct am_str caller,
-                            struct am_str callee,
-                            const struct am_span_facts *facts, const uint8_t *trace_id,
-                            const uint8_t *span_id, struct am_obs *out);
+                            struct am_str callee, const struct am_span_facts *facts,
+                            const uint8_t *trace_id, const uint8_t *span_id, struct am_obs *out);
 
 #endif

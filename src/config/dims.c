@@ -116,8 +116,7 @@ static int check_label(struct am_bctx *c, const struct am_ynode *item, const cha
     }
     for (size_t k = 0; k < i; k++) {
         if (strcmp(dims[k].label, label) == 0) {
-            return am_bind_fail(c, at, p, "\"%s\" is already the label of dimension %zu", label,
-                                k);
+            return am_bind_fail(c, at, p, "\"%s\" is already the label of dimension %zu", label, k);
         }
     }
     const char *fam = builtin_clash(d);
@@ -138,8 +137,7 @@ int am_bind_dim_list(struct am_bctx *c, const struct am_binding *r, const struct
                             am_ynode_type_name(v->type));
     }
     if (v->count > AM_MAX_DIMS) {
-        return am_bind_fail(c, v->items[AM_MAX_DIMS], path, "at most %d dimensions",
-                            AM_MAX_DIMS);
+        return am_bind_fail(c, v->items[AM_MAX_DIMS], path, "at most %d dimensions", AM_MAX_DIMS);
     }
     am_dims_free(r, base);
     *arr = am_xcalloc(v->count ? v->count : 1, sizeof(**arr));

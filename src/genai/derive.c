@@ -24,8 +24,8 @@ struct emitter {
  * Dimensions: the span's value (or its agent's, put there by trace
  * assembly), else the configured default. */
 static void emitter_init(struct emitter *em, const struct am_derive_opts *opts,
-                         const struct am_span_facts *f, struct am_obs *out,
-                         const uint8_t *trace_id, const uint8_t *span_id)
+                         const struct am_span_facts *f, struct am_obs *out, const uint8_t *trace_id,
+                         const uint8_t *span_id)
 {
     double adjusted_count = f != NULL ? f->adjusted_count : 0;
     em->out = out;
@@ -34,8 +34,9 @@ static void emitter_init(struct emitter *em, const struct am_derive_opts *opts,
     em->span_id = span_id;
     for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
         bool set = f != NULL && (f->dims_set >> j & 1);
-        em->dims[j] = set ? f->dims[j]
-                          : (opts != NULL && j < opts->dim_count ? opts->dim_defaults[j] : AM_STR_NULL);
+        em->dims[j] =
+            set ? f->dims[j]
+                : (opts != NULL && j < opts->dim_count ? opts->dim_defaults[j] : AM_STR_NULL);
     }
     em->scale = adjusted_count > 0 ? adjusted_count : 1;
     em->weight = 1;

@@ -228,8 +228,7 @@ void tb_finish_trace(struct am_trace_buf *tb, struct shard *s, struct trace *t,
     }
     for (uint32_t hi = 0; hi < t->nh && t->waiting > 0; hi++) {
         if (t->held[hi].waiting) {
-            tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, &t->held[hi]), NONE, d, now_ns,
-                            sink);
+            tb_held_resolve(tb, s, t, hi, tb_fallback_name(s, &t->held[hi]), NONE, d, now_ns, sink);
             fell_back++;
         }
     }

@@ -502,11 +502,12 @@ static void test_load_dimensions_sanitized_and_resolved(void **st)
 {
     struct am_config cfg;
     struct am_diag diag = {{0}};
-    const char *text = "processors:\n  genai:\n    dimensions:\n"
-                       "      - {attribute: deployment.environment, label: environment}\n"
-                       "      - {attribute: tenant.id, default: none,\n"
-                       "         metrics: [agent_requests_total, agent_estimated_cost_dollars]}\n"
-                       "      - {attribute: x, label: 9model_id, metrics: [agent_requests_total]}\n";
+    const char *text =
+        "processors:\n  genai:\n    dimensions:\n"
+        "      - {attribute: deployment.environment, label: environment}\n"
+        "      - {attribute: tenant.id, default: none,\n"
+        "         metrics: [agent_requests_total, agent_estimated_cost_dollars]}\n"
+        "      - {attribute: x, label: 9model_id, metrics: [agent_requests_total]}\n";
     if (load(text, &cfg, &diag) != AM_OK) {
         fail_msg("%s", diag.msg);
     }
@@ -520,8 +521,9 @@ static void test_load_dimensions_sanitized_and_resolved(void **st)
     assert_string_equal(cfg.dimensions[1].attribute, "tenant.id");
     assert_string_equal(cfg.dimensions[1].label, "tenant_id");
     assert_string_equal(cfg.dimensions[1].def, "none");
-    assert_int_equal(cfg.dimensions[1].metric_mask, (UINT64_C(1) << AM_M_AGENT_REQUESTS_TOTAL) |
-                                                        (UINT64_C(1) << AM_M_AGENT_ESTIMATED_COST_TOTAL));
+    assert_int_equal(cfg.dimensions[1].metric_mask,
+                     (UINT64_C(1) << AM_M_AGENT_REQUESTS_TOTAL) |
+                         (UINT64_C(1) << AM_M_AGENT_ESTIMATED_COST_TOTAL));
     assert_string_equal(cfg.dimensions[2].label, "_9model_id");
     am_config_free(&cfg);
 }

@@ -285,7 +285,6 @@ static void test_derive_dimensions_follow_builtin_labels(void **state)
     am_family_set_dimensions(NULL, NULL, 0);
 }
 
-
 static size_t derive_chat(struct ts_span *t, uint64_t dur_ns, const char *tracestate,
                           struct am_obs *out)
 {

@@ -202,10 +202,13 @@ static void test_trace_buf_agent_dimensions_propagate(void **st)
     const uint64_t masks[] = {~UINT64_C(0), UINT64_C(1) << AM_M_AGENT_TOOL_CALLS_TOTAL};
     static const struct ts_attr agent_t[] = {TS_S("gen_ai.operation.name", "invoke_agent"),
                                              TS_S("gen_ai.agent.name", "planner"),
-                                             TS_S("tenant.id", "acme"), TS_S("region", "eu"), {0}};
+                                             TS_S("tenant.id", "acme"),
+                                             TS_S("region", "eu"),
+                                             {0}};
     static const struct ts_attr tool_own[] = {TS_S("gen_ai.operation.name", "execute_tool"),
                                               TS_S("gen_ai.tool.name", "search"),
-                                              TS_I("tenant.id", 42), {0}};
+                                              TS_I("tenant.id", 42),
+                                              {0}};
     am_family_set_dimensions(labels, masks, 2);
     f->dopts.dim_defaults = dim_defaults;
     f->dopts.dim_count = 2;
