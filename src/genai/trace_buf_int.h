@@ -69,7 +69,7 @@ struct held {
     uint64_t duration_ns;
     uint64_t arrival_ns;
     uint64_t ttft_ns;
-    double adjusted_count; /* sampling; 0 = 1 */
+    double adjusted_count;      /* sampling; 0 = 1 */
     uint32_t dims[AM_MAX_DIMS]; /* intern ids of the span's own dimension values */
     double cost;
     uint32_t operation, provider, request_model, response_model, tool, error_type, service;
