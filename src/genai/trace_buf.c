@@ -164,16 +164,55 @@ static void walk_from(const struct trace *t, uint32_t i, struct walk *w)
 void tb_inherit_dims(const struct shard *s, const struct trace *t, uint32_t agent_node,
                      struct am_span_facts *f)
 {
-    if (agent_node == NONE || t->nodes[agent_node].held == NONE) {
+    uint32_t k = 0;
+    while (k < t->nad && t->adims[k].node != agent_node) {
+        k++;
+    }
+    if (agent_node == NONE || k == t->nad) {
         return;
     }
-    const struct held *h = &t->held[t->nodes[agent_node].held];
+    /* tuple: the set mask, then per set value a 4-byte length and its bytes */
+    struct am_str tup = tb_istr_view(s, t->adims[k].tuple);
+    const char *p = tup.ptr + 1;
+    uint8_t set = (uint8_t)tup.ptr[0];
     for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
-        if (!(f->dims_set >> j & 1) && (h->dims_set >> j & 1)) {
-            f->dims[j] = tb_istr_view(s, h->dims[j]);
+        uint32_t len;
+        if (!(set >> j & 1)) {
+            continue;
+        }
+        memcpy(&len, p, 4);
+        if (!(f->dims_set >> j & 1)) {
+            f->dims[j] = (struct am_str){p + 4, len};
             f->dims_set |= (uint8_t)(1u << j);
         }
+        p += 4 + len;
     }
+}
+
+/* Keep the dimension values of invoke_agent node i (trace assembly hands
+ * them down to the spans below it, also after the trace is a tombstone). */
+void tb_agent_dims(struct shard *s, struct trace *t, uint32_t node, const struct am_span_facts *f)
+{
+    char buf[1 + AM_MAX_DIMS * (4 + 256)];
+    size_t n = 1;
+    buf[0] = (char)f->dims_set;
+    if (f->dims_set == 0) {
+        return;
+    }
+    for (unsigned j = 0; j < AM_MAX_DIMS; j++) {
+        if (f->dims_set >> j & 1) {
+            uint32_t len = f->dims[j].len > 256 ? 256 : (uint32_t)f->dims[j].len;
+            memcpy(buf + n, &len, 4);
+            memcpy(buf + n + 4, f->dims[j].ptr, len);
+            n += 4 + len;
+        }
+    }
+    if (t->nad == t->adcap) {
+        uint32_t cap = tb_grow_cap(t->adcap);
+        t->adims = tb_arr_resize(s, t->adims, sizeof(*t->adims), t->adcap, cap);
+        t->adcap = cap;
+    }
+    t->adims[t->nad++] = (struct adim){node, tb_intern(s, (struct am_str){buf, n})};
 }
 
 struct am_str tb_fallback_name(const struct shard *s, const struct held *h)
@@ -572,6 +611,9 @@ static void add_late(struct am_trace_buf *tb, struct shard *s, struct trace *t,
                     in->span->has_parent, (uint8_t)f->op);
     t->nodes[i].agent =
         tb_intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
+    if (f->op == AM_OP_AGENT && f->dims_set != 0) {
+        tb_agent_dims(s, t, i, f);
+    }
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || in->nev > 0) {
         walk_from(t, i, &w);
         emit_now(tb, s, t, in, walk_agent(s, &w, f, "late", sink),
@@ -621,6 +663,9 @@ static struct trace *add_one(struct am_trace_buf *tb, struct shard *s, uint64_t 
     if (f->op == AM_OP_AGENT || (f->op == AM_OP_WRAPPER && (n->flags & F_USAGE))) {
         /* turn arrival; aggregate usage needs the strings too */
         held_new(s, t, i, f, now_ns, (n->flags & F_USAGE) != 0);
+    }
+    if (f->op == AM_OP_AGENT && f->dims_set != 0) {
+        tb_agent_dims(s, t, i, f);
     }
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_TOOL || f->op == AM_OP_AGENT || in->nev > 0) {
         attribute(tb, s, t, i, in, d, now_ns, sink);

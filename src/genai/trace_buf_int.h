@@ -98,6 +98,13 @@ struct waitq {
 
 enum trace_state { T_LIVE, T_TOMB };
 
+/* The dimension values of one invoke_agent node, for the spans below it
+ * (processors.genai.dimensions): an intern id of the encoded tuple. */
+struct adim {
+    uint32_t node;
+    uint32_t tuple;
+};
+
 struct trace {
     uint8_t id[16];
     uint64_t hash;
@@ -111,6 +118,8 @@ struct trace {
     struct waitq wq1;
     struct am_map *idx;   /* span id -> node index + 1, past SMALL_TRACE spans */
     struct am_map *waits; /* waited-for span id -> waitq index + 1, past SMALL_WAITS */
+    struct adim *adims;   /* dimensions of its invoke_agent spans (kept in a tombstone) */
+    uint32_t nad, adcap;
     uint32_t nn, ncap, nh, hcap, ne, ecap, nwq, wqcap, wq_free, waiting;
     uint8_t state;                      /* enum trace_state */
     uint8_t root_seen;                  /* a span without a parent arrived */
@@ -235,6 +244,7 @@ void tb_held_resolve(struct am_trace_buf *tb, struct shard *s, struct trace *t, 
                      uint64_t now_ns, const struct am_obs_sink *sink);
 void tb_inherit_dims(const struct shard *s, const struct trace *t, uint32_t agent_node,
                      struct am_span_facts *f);
+void tb_agent_dims(struct shard *s, struct trace *t, uint32_t node, const struct am_span_facts *f);
 struct am_str tb_fallback_name(const struct shard *s, const struct held *h);
 void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_facts *f);
 void tb_emit_count(const struct am_obs_sink *sink, enum am_metric m, const char *reason, size_t n);

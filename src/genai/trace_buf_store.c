@@ -335,6 +335,10 @@ void tb_trace_free(struct shard *s, struct trace *t)
     for (uint32_t i = 0; i < t->nn; i++) {
         tb_release(s, t->nodes[i].agent);
     }
+    for (uint32_t i = 0; i < t->nad; i++) {
+        tb_release(s, t->adims[i].tuple);
+    }
+    tb_arr_resize(s, t->adims, sizeof(*t->adims), t->adcap, 0);
     if (t->state == T_TOMB) {
         s->ntombs--;
         s->ntomb_spans -= t->nn;
