@@ -4,8 +4,10 @@
  * chat + execute_tool, own gen_ai.agent.name, conversation on the root) go
  * through classify + am_trace_buf_add (mode "assembly") or classify +
  * am_derive_span (mode "derive"), with a sink that applies to a series
- * store, as the daemon does. Deterministic: run it under callgrind for
- * instructions per span. Usage: bench_trace_buf [assembly|derive] [batches]
+ * store, as the daemon does, or ("batch") through am_trace_buf_add_batch
+ * once per batch as the daemon's ingest does now (complete traces finished
+ * at once). Deterministic: run it under callgrind for
+ * instructions per span. Usage: bench_trace_buf [assembly|batch|derive] [batches]
  * [max_pending_spans]   (defaults: assembly 400 65536)
  *
  * Mode "bigtrace" [spans] [max_pending_spans] compares the cost per span of
@@ -297,6 +299,8 @@ int main(int argc, char **argv)
         return bigtrace(argc, argv);
     }
     bool assembly = argc < 2 || strcmp(argv[1], "derive") != 0;
+    bool batched = argc > 1 && strcmp(argv[1], "batch") == 0;
+    const struct am_span *ptrs[SPANS];
     unsigned batches = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 10) : 400;
     size_t max_pending = argc > 3 ? (size_t)strtoull(argv[3], NULL, 10) : 65536;
     struct bspan *b = am_xcalloc(SPANS, sizeof(*b));
@@ -320,7 +324,13 @@ int main(int argc, char **argv)
     for (unsigned k = 0; k < batches; k++) {
         resalt(b, rng());
         c.wall_ns = am_clock_wall(am_clock_system());
-        for (unsigned n = 0; n < SPANS; n++) {
+        for (unsigned n = 0; batched && n < SPANS; n++) {
+            ptrs[n] = &b[n].ts.span;
+        }
+        if (batched) { /* the daemon's path: one request, classified inside */
+            am_trace_buf_add_batch(tb, &d, ptrs, SPANS, NULL, NULL, now, &sink);
+        }
+        for (unsigned n = 0; !batched && n < SPANS; n++) {
             struct am_span_facts f;
             am_classify(&b[n].ts.span, &f);
             if (assembly) {
@@ -340,11 +350,13 @@ int main(int argc, char **argv)
     am_trace_buf_stats(tb, &st);
     double spans = (double)batches * SPANS;
     printf("{\"mode\": \"%s\", \"spans\": %.0f, \"ns_per_span\": %.1f, \"sink_calls_per_span\": "
-           "%.2f, \"pending_spans\": %zu, \"pending_bytes\": %zu, \"bytes_per_pending_span\": "
-           "%.1f}\n",
-           assembly ? "assembly" : "derive", spans, (t1 - t0) * 1e9 / spans,
-           (double)c.calls / spans, st.spans, st.bytes,
-           st.spans ? (double)st.bytes / (double)st.spans : 0.0);
+           "%.2f, \"pending_spans\": %zu, \"tombstone_spans\": %zu, \"pending_bytes\": %zu, "
+           "\"bytes_per_pending_span\": %.1f}\n",
+           batched    ? "batch"
+           : assembly ? "assembly"
+                      : "derive",
+           spans, (t1 - t0) * 1e9 / spans, (double)c.calls / spans, st.spans, st.tombstone_spans,
+           st.bytes, st.spans ? (double)st.bytes / (double)st.spans : 0.0);
     am_trace_buf_flush(tb, &d, now, &sink);
     am_trace_buf_destroy(tb);
     am_quality_destroy(q);
