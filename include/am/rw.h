@@ -109,14 +109,15 @@ struct am_rw_queue_counts {
 };
 
 /* Open or create the queue in opts->dir and recover (torn tails are cut and
- * counted). Returns AM_OK, or AM_EIO (logged, *why set). */
+ * counted). Returns AM_OK, or AM_EINVAL / AM_EIO / AM_ENOMEM (*why set). */
 int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **out,
                      const char **why);
 void am_rw_queue_close(struct am_rw_queue *q);
 /* Append one record (not yet durable; see am_rw_queue_sync). Past
  * max_bytes the oldest segments are dropped and counted. Thread-safe.
  * Returns AM_OK, AM_ETOOBIG if the record alone exceeds max_bytes (counted
- * as dropped), or AM_EIO. */
+ * as dropped), AM_EIO, or AM_ENOMEM (a new segment could not be tracked;
+ * nothing was written). */
 int am_rw_queue_append(struct am_rw_queue *q, const void *data, size_t len, uint32_t samples);
 /* fdatasync the tail segment. Returns AM_OK or AM_EIO. */
 int am_rw_queue_sync(struct am_rw_queue *q);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -97,19 +98,20 @@ static uint64_t get64(const uint8_t *p)
     return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-static char *path_of(const struct am_rw_queue *q, const char *name)
+/* dir + "/" + the longest name (a segment's, 20 bytes) fits: open checks. */
+#define QPATH_MAX PATH_MAX
+
+static char *path_of(const struct am_rw_queue *q, const char *name, char *p)
 {
-    size_t n = strlen(q->dir) + strlen(name) + 2;
-    char *p = am_xmalloc(n);
-    snprintf(p, n, "%s/%s", q->dir, name);
+    snprintf(p, QPATH_MAX, "%s/%s", q->dir, name);
     return p;
 }
 
-static char *seg_path(const struct am_rw_queue *q, uint64_t seq)
+static char *seg_path(const struct am_rw_queue *q, uint64_t seq, char *p)
 {
     char name[32];
     snprintf(name, sizeof(name), "%016" PRIx64 ".seg", seq);
-    return path_of(q, name);
+    return path_of(q, name, p);
 }
 
 static int read_full(int fd, void *buf, size_t n, uint64_t off)
@@ -130,7 +132,8 @@ static int read_full(int fd, void *buf, size_t n, uint64_t off)
 
 static int mkdir_p(const char *dir)
 {
-    char *p = am_xstrdup(dir);
+    char p[QPATH_MAX];
+    snprintf(p, sizeof(p), "%s", dir);
     int rc = AM_OK;
     for (char *s = p + 1; rc == AM_OK; s++) {
         bool last = *s == '\0';
@@ -147,17 +150,22 @@ static int mkdir_p(const char *dir)
         }
         *s = '/';
     }
-    am_free(p);
     return rc;
 }
 
 /* ---- segments ---- */
 
+/* NULL when the segment table cannot grow (the caller still owns fd). */
 static struct seg *seg_push(struct am_rw_queue *q, uint64_t seq, int fd)
 {
     if (q->n == q->cap) {
-        q->cap = q->cap ? q->cap * 2 : 8;
-        q->segs = am_xrealloc(q->segs, q->cap * sizeof(*q->segs));
+        size_t cap = q->cap ? q->cap * 2 : 8;
+        struct seg *segs = am_try_realloc(q->segs, cap * sizeof(*q->segs));
+        if (segs == NULL) {
+            return NULL;
+        }
+        q->segs = segs;
+        q->cap = cap;
     }
     struct seg *s = &q->segs[q->n++];
     memset(s, 0, sizeof(*s));
@@ -168,11 +176,10 @@ static struct seg *seg_push(struct am_rw_queue *q, uint64_t seq, int fd)
 
 static void seg_drop_head(struct am_rw_queue *q)
 {
-    char *p = seg_path(q, q->segs[0].seq);
-    if (unlink(p) != 0 && errno != ENOENT) {
+    char p[QPATH_MAX];
+    if (unlink(seg_path(q, q->segs[0].seq, p)) != 0 && errno != ENOENT) {
         AM_LOG_RL(AM_LOG_LEVEL_WARN, "rw_queue", "unlink %s: %s", p, strerror(errno));
     }
-    am_free(p);
     close(q->segs[0].fd);
     memmove(q->segs, q->segs + 1, (q->n - 1) * sizeof(*q->segs));
     q->n--;
@@ -185,15 +192,18 @@ static void seg_drop_head(struct am_rw_queue *q)
 
 static int seg_new(struct am_rw_queue *q)
 {
-    char *p = seg_path(q, q->next_seq);
-    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    char p[QPATH_MAX];
+    int fd = open(seg_path(q, q->next_seq, p), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) {
         AM_LOG_RL(AM_LOG_LEVEL_ERROR, "rw_queue", "open %s: %s", p, strerror(errno));
-        am_free(p);
         return AM_EIO;
     }
-    am_free(p);
-    seg_push(q, q->next_seq++, fd);
+    if (seg_push(q, q->next_seq, fd) == NULL) {
+        close(fd);
+        unlink(p);
+        return AM_ENOMEM;
+    }
+    q->next_seq++;
     q->dir_dirty = true;
     return AM_OK;
 }
@@ -254,8 +264,10 @@ static int cursor_write(struct am_rw_queue *q, uint64_t seq, uint64_t off)
     put64(b + 8, off);
     put32(b + 16, (uint32_t)crc32(0, b, 16));
     put32(b + 20, CUR_MAGIC);
-    char *tmp = path_of(q, "cursor.tmp");
-    char *dst = path_of(q, "cursor");
+    char tmp[QPATH_MAX];
+    char dst[QPATH_MAX];
+    path_of(q, "cursor.tmp", tmp);
+    path_of(q, "cursor", dst);
     int rc = AM_EIO;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd >= 0) {
@@ -271,23 +283,20 @@ static int cursor_write(struct am_rw_queue *q, uint64_t seq, uint64_t off)
         __atomic_add_fetch(&q->cursor_writes, 1, __ATOMIC_RELAXED);
         rc = dir_sync(q);
     }
-    am_free(tmp);
-    am_free(dst);
     return rc;
 }
 
 static bool cursor_read(struct am_rw_queue *q, uint64_t *seq, uint64_t *off)
 {
-    char *p = path_of(q, "cursor");
+    char p[QPATH_MAX];
     uint8_t b[24];
     bool ok = false;
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(path_of(q, "cursor", p), O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         ok = read_full(fd, b, sizeof(b), 0) == AM_OK && get32(b + 20) == CUR_MAGIC &&
              get32(b + 16) == (uint32_t)crc32(0, b, 16);
         close(fd);
     }
-    am_free(p);
     if (ok) {
         *seq = get64(b);
         *off = get64(b + 8);
@@ -302,14 +311,16 @@ static int seq_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Segment sequence numbers found in the directory, sorted. */
-static uint64_t *list_segments(const char *dir, size_t *n)
+/* Segment sequence numbers found in the directory, sorted, into *out
+ * (NULL when none). AM_ENOMEM when the list cannot grow. */
+static int list_segments(const char *dir, uint64_t **out, size_t *n)
 {
     DIR *d = opendir(dir);
     uint64_t *seqs = NULL;
     size_t cap = 0;
+    int rc = AM_OK;
     *n = 0;
-    for (;;) {
+    while (rc == AM_OK) {
         struct dirent *de = d != NULL ? readdir(d) : NULL;
         if (de == NULL) {
             break;
@@ -324,8 +335,13 @@ static uint64_t *list_segments(const char *dir, size_t *n)
             continue;
         }
         if (*n == cap) {
+            uint64_t *more = am_try_realloc(seqs, (cap ? cap * 2 : 16) * sizeof(*seqs));
+            if (more == NULL) {
+                rc = AM_ENOMEM;
+                break;
+            }
+            seqs = more;
             cap = cap ? cap * 2 : 16;
-            seqs = am_xrealloc(seqs, cap * sizeof(*seqs));
         }
         seqs[(*n)++] = seq;
     }
@@ -335,7 +351,8 @@ static uint64_t *list_segments(const char *dir, size_t *n)
     if (*n > 0) {
         qsort(seqs, *n, sizeof(*seqs), seq_cmp);
     }
-    return seqs;
+    *out = seqs;
+    return rc;
 }
 
 /* Put the reader at the first record boundary >= off of segs[0]. */
@@ -358,26 +375,33 @@ static int recover(struct am_rw_queue *q, const char **why)
     uint64_t cur_off = 0;
     bool have_cursor = cursor_read(q, &cur_seq, &cur_off);
     size_t n = 0;
-    uint64_t *seqs = list_segments(q->dir, &n);
-    int rc = AM_OK;
+    uint64_t *seqs = NULL;
+    int rc = list_segments(q->dir, &seqs, &n);
+    if (rc != AM_OK) {
+        *why = "out of memory listing the queue segments";
+    }
     q->next_seq = have_cursor ? cur_seq + 1 : 1;
     for (size_t i = 0; i < n && rc == AM_OK; i++) {
-        char *p = seg_path(q, seqs[i]);
+        char p[QPATH_MAX];
+        seg_path(q, seqs[i], p);
         if (have_cursor && seqs[i] < cur_seq) {
             unlink(p);
-            am_free(p);
             continue;
         }
         int fd = open(p, O_RDWR | O_CLOEXEC);
+        struct seg *s = fd >= 0 ? seg_push(q, seqs[i], fd) : NULL;
         if (fd < 0) {
             AM_LOG_ERROR("rw_queue", "open %s: %s", p, strerror(errno));
             *why = "cannot open a queue segment";
             rc = AM_EIO;
+        } else if (s == NULL) {
+            close(fd);
+            *why = "out of memory opening the queue segments";
+            rc = AM_ENOMEM;
         } else {
-            seg_scan(q, seg_push(q, seqs[i], fd));
+            seg_scan(q, s);
             q->next_seq = seqs[i] + 1;
         }
-        am_free(p);
     }
     am_free(seqs);
     if (rc == AM_OK && q->n > 0 && have_cursor && q->segs[0].seq == cur_seq) {
@@ -388,9 +412,8 @@ static int recover(struct am_rw_queue *q, const char **why)
 
 static int lock_dir(struct am_rw_queue *q, const char **why)
 {
-    char *p = path_of(q, "lock");
-    q->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    am_free(p);
+    char p[QPATH_MAX];
+    q->lock_fd = open(path_of(q, "lock", p), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (q->lock_fd < 0) {
         AM_LOG_ERROR("rw_queue", "open %s/lock: %s", q->dir, strerror(errno));
         *why = "cannot create the queue lock file";
@@ -412,14 +435,27 @@ int am_rw_queue_open(const struct am_rw_queue_opts *opts, struct am_rw_queue **o
         *why = "queue dir is empty";
         return AM_EINVAL;
     }
+    size_t dlen = strlen(opts->dir);
+    if (dlen + 32 > QPATH_MAX) {
+        *why = "queue dir path is too long";
+        return AM_EINVAL;
+    }
     if (mkdir_p(opts->dir) != AM_OK) {
         *why = "cannot create the queue dir";
         return AM_EIO;
     }
-    struct am_rw_queue *q = am_xcalloc(1, sizeof(*q));
+    struct am_rw_queue *q = am_try_calloc(1, sizeof(*q));
+    char *dir = am_try_malloc(dlen + 1);
+    if (q == NULL || dir == NULL) {
+        am_free(q);
+        am_free(dir);
+        *why = "out of memory";
+        return AM_ENOMEM;
+    }
+    memcpy(dir, opts->dir, dlen + 1);
     pthread_mutex_init(&q->mu, NULL);
     pthread_mutex_init(&q->commit_mu, NULL);
-    q->dir = am_xstrdup(opts->dir);
+    q->dir = dir;
     q->lock_fd = -1;
     q->max_bytes = opts->max_bytes;
     q->seg_bytes = opts->segment_bytes ? opts->segment_bytes : DEFAULT_SEGMENT_BYTES;

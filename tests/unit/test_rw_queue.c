@@ -4,7 +4,7 @@
  * tail at every truncation offset, corrupt crc in the middle, max_bytes
  * drop accounting, consumed segments deleted, batched acks (one cursor
  * write per commit, the directory fsynced after the rename), a read error
- * skipped and counted.
+ * skipped and counted, every allocation failing in turn (STYLE.md 5.9).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -342,6 +342,96 @@ static void test_queue_consumed_segments_are_deleted(void **st)
     am_rw_queue_close(q);
 }
 
+/* ---- allocation failures (STYLE.md 5.9) ---- */
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d != NULL && readdir(d) != NULL) {
+        n++;
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    return n;
+}
+
+#define SWEEP_OLD 80 /* records on disk before the scenario: ~20 segments */
+#define SWEEP_NEW 60 /* appended by it: ~15 more (the table grows past 32) */
+
+/* A fresh dir holding SWEEP_OLD records in 4 KiB segments. */
+static void sweep_prepare(struct fx *f)
+{
+    rwt_rmdir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    struct am_rw_queue *q = qopen(f, 0, 4096);
+    append_n(q, 0, SWEEP_OLD, 1000);
+    am_rw_queue_close(q);
+}
+
+/* Reopen (recovery), append SWEEP_NEW, replay everything, close. Returns
+ * the open's result; every record appended successfully is replayed once,
+ * in order, and no other. */
+static unsigned sweep_appends_failed;
+
+static int sweep_run(struct fx *f)
+{
+    struct am_rw_queue_opts o = {.dir = f->dir, .segment_bytes = 4096};
+    struct am_rw_queue *q = NULL;
+    const char *why = NULL;
+    int rc = am_rw_queue_open(&o, &q, &why);
+    if (rc != AM_OK) {
+        assert_int_equal(rc, AM_ENOMEM);
+        assert_non_null(why);
+        assert_null(q);
+        return rc;
+    }
+    bool ok[SWEEP_NEW];
+    char p[1000];
+    for (int i = 0; i < SWEEP_NEW; i++) {
+        memset(p, 'x', sizeof(p));
+        int n = snprintf(p, sizeof(p), "rec-%d", SWEEP_OLD + i);
+        p[n] = 'x';
+        int arc = am_rw_queue_append(q, p, sizeof(p), (uint32_t)(SWEEP_OLD + i + 1));
+        assert_true(arc == AM_OK || arc == AM_ENOMEM);
+        ok[i] = arc == AM_OK;
+        sweep_appends_failed += !ok[i];
+    }
+    assert_int_equal(am_rw_queue_sync(q), AM_OK);
+    for (int i = 0; i < SWEEP_OLD + SWEEP_NEW; i++) {
+        if (i >= SWEEP_OLD && !ok[i - SWEEP_OLD]) {
+            continue;
+        }
+        expect_rec(f, q, i, true);
+    }
+    expect_empty(f, q);
+    am_rw_queue_close(q);
+    return AM_OK;
+}
+
+static void test_queue_each_alloc_failure(void **st)
+{
+    struct fx *f = *st;
+    int fds = open_fds();
+    sweep_prepare(f);
+    am_alloc_fail_at(0);
+    assert_int_equal(sweep_run(f), AM_OK);
+    unsigned long total = am_alloc_count();
+    assert_true(total >= 5);
+    unsigned open_failed = 0;
+    for (unsigned long nth = 1; nth <= total; nth++) {
+        sweep_prepare(f);
+        am_alloc_fail_at(nth);
+        open_failed += sweep_run(f) != AM_OK;
+        am_alloc_fail_at(0);
+        assert_int_equal(open_fds(), fds); /* no descriptor left behind */
+    }
+    /* both places are reached: recovery, and a rotation while appending */
+    assert_true(open_failed > 0 && open_failed < total);
+    assert_true(sweep_appends_failed > 0);
+}
+
 int main(void)
 {
     am_log_set_level(AM_LOG_LEVEL_ERROR); /* the torn-tail sweep warns 20 times */
@@ -359,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_max_bytes_drops_oldest_and_counts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_consumed_segments_are_deleted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_each_alloc_failure, setup, teardown),
     };
     return cmocka_run_group_tests_name("rw_queue", tests, NULL, NULL);
 }
