@@ -16,6 +16,7 @@
 #include "am/trace_buf.h"
 #include "genai_rec.h"
 #include "genai_span.h"
+#include "testsupport.h"
 
 #define S(x) (UINT64_C(x) * 1000000000u)
 #define WAIT S(10)
@@ -174,7 +175,7 @@ static void test_trace_buf_deep_chain_children_first_resolved_by_root(void **st)
 
 /* A counting sink for traces too large for the recorder. */
 struct tally {
-    double planner_calls, fallback, evicted, late;
+    double planner_calls, all_calls, fallback, evicted, late;
 };
 
 static void tally_fn(void *ud, const struct am_obs *obs, size_t n)
@@ -186,6 +187,7 @@ static void tally_fn(void *ud, const struct am_obs *obs, size_t n)
             am_str_eq(o->labels[0], AM_STR("planner"))) {
             t->planner_calls += o->value;
         }
+        t->all_calls += o->metric == AM_M_MODEL_INFERENCE_CALLS_TOTAL ? o->value : 0;
         t->fallback += o->metric == AM_M_SELF_AGENT_FALLBACK_TOTAL ? o->value : 0;
         t->evicted += o->metric == AM_M_SELF_TRACE_SPANS_EVICTED_TOTAL ? o->value : 0;
         t->late += o->metric == AM_M_SELF_SPANS_LATE_TOTAL ? o->value : 0;
@@ -357,6 +359,55 @@ static void test_trace_buf_batch_waits_until_root_and_no_waiter(void **st)
     fx_free(f);
 }
 
+/* Allocation failure (STYLE.md 5.9): fail each fallible allocation in turn
+ * (maps: traces, span index, waiter lists; batch scratch). Every chat is
+ * still derived exactly once, with its agent or with a counted fallback. */
+static void alloc_scenario(void *ctx, unsigned long nth)
+{
+    (void)ctx;
+    (void)nth;
+    struct fx *f = fx_new(1, 0, 0);
+    struct tally t = {0};
+    struct am_obs_sink sink = {tally_fn, &t};
+    struct ts_span ts[24];
+    f->sink = sink;
+    for (uint32_t i = 100; i < 140; i++) { /* 40 chats waiting on 8 intermediates */
+        add1(f, 20, i, 10 + i % 8, chat);
+    }
+    for (uint32_t i = 10; i < 18; i++) {
+        add1(f, 20, i, 1, other);
+    }
+    add1(f, 20, 1, 0, planner);
+    for (uint32_t k = 0; k < 24; k++) { /* one request: 23 chats, then the root */
+        mk(&ts[k], 21, 200 + k, k < 23 ? 223 : 0, k < 23 ? chat : planner);
+    }
+    batch(f, ts, 24, &sink);
+    am_trace_buf_flush(f->tb, &f->dopts, now(f), &sink);
+    double all = 0;
+    for (size_t i = 0; i < f->rec.n; i++) {
+        all += f->rec.o[i].m == AM_M_MODEL_INFERENCE_CALLS_TOTAL ? f->rec.o[i].v : 0;
+    }
+    assert_true(all == 0);          /* everything went to the tally */
+    assert_true(t.all_calls == 63); /* each chat exactly once, whatever failed */
+    assert_true(t.planner_calls + t.fallback >= 63);
+    if (nth == 0) {
+        assert_true(t.planner_calls == 63);
+        assert_true(t.fallback == 0);
+    }
+    struct am_trace_buf_stats st = stats(f);
+    assert_int_equal(st.traces, 0);
+    assert_int_equal(st.waiting, 0);
+    fx_free(f);
+}
+
+static void test_trace_buf_each_alloc_failure_counts_every_span_once(void **st)
+{
+    (void)st;
+    unsigned long n = AM_TEST_EACH_ALLOC(alloc_scenario, NULL);
+    print_message("allocation sweep: %lu fallible allocations failed in turn\n", n);
+    assert_true(n >= 4); /* trace map, span index, waiter-list map, batch scratch */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_trace_buf_per_trace_cap_turns_away_counted),
         cmocka_unit_test(test_trace_buf_batch_finishes_at_once_tombstone_dedupes_counts_late),
         cmocka_unit_test(test_trace_buf_batch_waits_until_root_and_no_waiter),
+        cmocka_unit_test(test_trace_buf_each_alloc_failure_counts_every_span_once),
     };
     return cmocka_run_group_tests_name("trace_buf_batch", tests, NULL, NULL);
 }
