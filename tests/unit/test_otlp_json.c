@@ -205,6 +205,60 @@ static void test_decode_bad_input_rejected_with_why(void **st)
     }
 }
 
+/* Span names of every length to 40 with one special byte at every position
+ * (strings are scanned 8 bytes at a time until a quote, backslash or
+ * control character): an escaped quote or backslash decodes in place, a
+ * control character is rejected, UTF-8 passes through, a string cut short
+ * is unterminated. */
+static void test_decode_string_scan_every_position(void **st)
+{
+    (void)st;
+    static const char head[] = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+                               "\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+                               "\"spanId\":\"eee19b7ec3c1b174\",\"name\":\"";
+    static const char tail[] = "\"}]}]}]}";
+    static const char *const specials[] = {"\\\"", "\\\\", "\x01", "\x1f", "\xc3\xa9", "\x7f"};
+    static const char *const decoded[] = {"\"", "\\", NULL, NULL, "\xc3\xa9", "\x7f"};
+    char text[256], want[64];
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t k = 0; k < len; k++) {
+            for (size_t c = 0; c < sizeof(specials) / sizeof(specials[0]); c++) {
+                size_t n = 0, w = 0;
+                memcpy(text, head, sizeof(head) - 1);
+                n = sizeof(head) - 1;
+                for (size_t i = 0; i < len; i++) {
+                    const char *piece = i == k ? specials[c] : "a";
+                    memcpy(text + n, piece, strlen(piece));
+                    n += strlen(piece);
+                    if (decoded[c] != NULL || i != k) {
+                        const char *dp = i == k ? decoded[c] : "a";
+                        memcpy(want + w, dp, strlen(dp));
+                        w += strlen(dp);
+                    }
+                }
+                want[w] = '\0';
+                size_t body = n;
+                memcpy(text + n, tail, sizeof(tail));
+                struct am_trace_batch b;
+                const char *why = NULL;
+                int rc = decode_str(text, &b, &why);
+                if (decoded[c] == NULL) {
+                    assert_int_equal(rc, AM_EINVAL);
+                    assert_string_equal(why, "json: control character in string");
+                } else {
+                    assert_int_equal(rc, AM_OK);
+                    assert_int_equal(b.span_count, 1);
+                    assert_str(b.spans[0].name, want);
+                }
+                text[body] = '\0'; /* the name never closed */
+                assert_int_equal(decode_str(text, &b, &why), AM_EINVAL);
+                assert_string_equal(why, decoded[c] == NULL ? "json: control character in string"
+                                                            : "json: unterminated string");
+            }
+        }
+    }
+}
+
 static void test_decode_every_prefix_einval(void **st)
 {
     (void)st;
@@ -339,6 +393,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_fixture_all_fields_exact),
         cmocka_unit_test(test_decode_bad_input_rejected_with_why),
+        cmocka_unit_test(test_decode_string_scan_every_position),
         cmocka_unit_test(test_decode_every_prefix_einval),
         cmocka_unit_test(test_decode_arena_sweep_toobig_then_ok),
         cmocka_unit_test(test_decode_depth_caps_einval),
