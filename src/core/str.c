@@ -60,6 +60,17 @@ int am_str_to_u64(struct am_str s, uint64_t *out)
     if (s.len == 0) {
         return AM_EINVAL;
     }
+    if (s.len <= 19) { /* 10^19 - 1 < 2^64: no overflow to check (ids, times) */
+        for (size_t i = 0; i < s.len; i++) {
+            unsigned d = (unsigned char)s.ptr[i] - '0';
+            if (d > 9) {
+                return AM_EINVAL;
+            }
+            v = v * 10 + d;
+        }
+        *out = v;
+        return AM_OK;
+    }
     for (size_t i = 0; i < s.len; i++) {
         unsigned d = (unsigned char)s.ptr[i] - '0';
         if (d > 9) {

@@ -50,9 +50,11 @@ static int joom(struct jp *j)
 
 static void ws(struct jp *j)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) {
-        j->p++;
+    const uint8_t *p = j->p; /* a local: stores through uint8_t may alias j */
+    while (p < j->end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
     }
+    j->p = p;
 }
 
 /* Next significant byte, or -1 at the end of the body. */

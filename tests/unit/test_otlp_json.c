@@ -259,6 +259,47 @@ static void test_decode_string_scan_every_position(void **st)
     }
 }
 
+/* 64-bit times as strings and numbers around the 19-digit fast path of the
+ * integer parser and the 2^64 limit. */
+static void test_decode_times_u64_boundaries(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *v;
+        int rc;
+        uint64_t want;
+    } cases[] = {
+        {"\"0\"", AM_OK, 0},
+        {"7", AM_OK, 7},
+        {"\"1700000000123456789\"", AM_OK, 1700000000123456789ull},
+        {"9999999999999999999", AM_OK, 9999999999999999999ull},
+        {"\"10000000000000000000\"", AM_OK, 10000000000000000000ull},
+        {"\"18446744073709551615\"", AM_OK, UINT64_MAX},
+        {"\"18446744073709551616\"", AM_EINVAL, 0},
+        {"\"99999999999999999999\"", AM_EINVAL, 0},
+        {"\"170000000012345678x\"", AM_EINVAL, 0},
+        {"\"\"", AM_EINVAL, 0},
+    };
+    char text[512];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+                 "\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+                 "\"spanId\":\"eee19b7ec3c1b174\",\"startTimeUnixNano\":%s}]}]}]}",
+                 cases[i].v);
+        struct am_trace_batch b;
+        const char *why = NULL;
+        int rc = decode_str(text, &b, &why);
+        print_message("case %s\n", cases[i].v);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == AM_OK) {
+            assert_true(b.spans[0].start_ns == cases[i].want);
+        } else {
+            assert_string_equal(why, "span.startTimeUnixNano: not a 64-bit unsigned integer");
+        }
+    }
+}
+
 static void test_decode_every_prefix_einval(void **st)
 {
     (void)st;
@@ -394,6 +435,7 @@ int main(void)
         cmocka_unit_test(test_decode_fixture_all_fields_exact),
         cmocka_unit_test(test_decode_bad_input_rejected_with_why),
         cmocka_unit_test(test_decode_string_scan_every_position),
+        cmocka_unit_test(test_decode_times_u64_boundaries),
         cmocka_unit_test(test_decode_every_prefix_einval),
         cmocka_unit_test(test_decode_arena_sweep_toobig_then_ok),
         cmocka_unit_test(test_decode_depth_caps_einval),
