@@ -4,7 +4,7 @@
  * built-in table. A fact's value comes from a literal, the span name or an
  * attribute, optionally cut by a POSIX regex (regexec is thread-safe on a
  * shared compiled regex). Values longer than MAX_REGEX_SUBJECT (64 KiB)
- * never match a regex; evaluation allocates nothing.
+ * never match a regex; a regex subject over 4 KiB is the only allocation.
  */
 #include <regex.h>
 #include <stdio.h>
@@ -116,32 +116,34 @@ static bool resolve(const struct vsrc *s, const struct am_span *span, struct am_
 }
 
 /* Cut a string value by the source's regex. False when it does not match.
- * glibc's REG_STARTEND matches the view in place; elsewhere it is copied. */
+ * regexec needs a NUL-terminated subject (sanitizers' interceptors read it
+ * to the NUL even with REG_STARTEND), so the value is copied: on the stack
+ * up to REGEX_STACK bytes, else to the heap. */
+#define REGEX_STACK 4096
+
 static bool cut(const struct vsrc *s, struct am_anyval *val)
 {
     regmatch_t m[2];
-    if (val->type != AM_VAL_STRING || val->u.s.len > MAX_REGEX_SUBJECT) {
+    char stack[REGEX_STACK];
+    size_t len = val->u.s.len;
+    if (val->type != AM_VAL_STRING || len > MAX_REGEX_SUBJECT) {
         return false;
     }
-#ifdef REG_STARTEND
-    m[0].rm_so = 0;
-    m[0].rm_eo = (regoff_t)val->u.s.len;
-    static const char empty[1] = "";
-    const char *subject = val->u.s.len > 0 ? val->u.s.ptr : empty;
-    if (regexec(&s->re, subject, 2, m, REG_STARTEND) != 0) {
+    char *buf = len < sizeof(stack) ? stack : am_xmalloc(len + 1);
+    if (len > 0) {
+        memcpy(buf, val->u.s.ptr, len);
+    }
+    buf[len] = '\0';
+    int rc = regexec(&s->re, buf, 2, m, 0);
+    if (buf != stack) {
+        am_free(buf);
+    }
+    if (rc != 0) {
         return false;
     }
-#else
-    char buf[MAX_REGEX_SUBJECT + 1];
-    memcpy(buf, val->u.s.ptr, val->u.s.len);
-    buf[val->u.s.len] = '\0';
-    if (regexec(&s->re, buf, 2, m, 0) != 0) {
-        return false;
-    }
-#endif
     regmatch_t g = s->re_group ? m[1] : m[0];
-    if (g.rm_so < 0) {
-        return false; /* the group did not take part in the match */
+    if (g.rm_so < 0 || (size_t)g.rm_eo > len) {
+        return false; /* the group did not take part in the match (or a NUL cut it) */
     }
     val->u.s.ptr += g.rm_so;
     val->u.s.len = (size_t)(g.rm_eo - g.rm_so);
