@@ -48,7 +48,9 @@ test(`cardinality flood: ${TOOLS} tool names, max_series_per_metric ${CAP}`, asy
   const c = await startCollector({ extra: `processors:\n  genai:\n    max_series_per_metric: ${CAP}\n` });
   try {
     // Fill to the cap, then measure RSS, then flood.
-    await send(c, 0, CAP);
+    for (let first = 0; first < CAP; first += PER_REQUEST) {
+      await send(c, first, Math.min(PER_REQUEST, CAP - first));
+    }
     const rssAtCap = rssOf(c.child.pid);
     for (let first = CAP; first < TOOLS; first += PER_REQUEST) {
       await send(c, first, Math.min(PER_REQUEST, TOOLS - first));
