@@ -65,6 +65,7 @@ struct am_span_facts {
      * (bit j of dims_set); unset ones take their agent's, else the default. */
     struct am_str dims[AM_MAX_DIMS];
     uint8_t dims_set;
+    bool filtered; /* processors.genai.filters excluded it: no observation, no contribution */
     char dim_text[AM_MAX_DIMS][24]; /* numbers and bools as text (dims points here) */
 };
 

@@ -63,6 +63,8 @@ struct am_config {
     bool semconv_metrics;
     char *sampling_multiplier_attribute;    /* NULL: tracestate only (read at start) */
     struct am_dimension_config *dimensions; /* at most AM_MAX_DIMS (read at start) */
+    struct am_ydoc *filters; /* processors.genai.filters as written (NULL: none); compiled
+                                by the daemon (am_filter_compile) */
     size_t dimension_count;
     struct am_bucket_override *buckets;
     size_t bucket_count;

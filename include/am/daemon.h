@@ -28,12 +28,17 @@ int am_daemon_build_pricing(const struct am_config *cfg, struct am_pricing **out
                             struct am_diag *diag);
 
 struct am_rules;
+struct am_filter;
 /* Compile the classification rules cfg asks for: processors.genai.rules,
  * then each rule file's `rules:` in order (paths as given, like
  * pricing.file). Returns AM_OK with *out NULL when there are none, or
  * AM_ECONFIG with diag "FILE:LINE:COL: path: what" (or "FILE: cannot
  * read: ..."). *out is freed with am_rules_destroy. */
 int am_daemon_build_rules(const struct am_config *cfg, struct am_rules **out, struct am_diag *diag);
+/* Compile processors.genai.filters (NULL when none). Returns AM_OK, or
+ * AM_ECONFIG with diag set. */
+int am_daemon_build_filters(const struct am_config *cfg, struct am_filter **out,
+                            struct am_diag *diag);
 
 /* The bound port of a listener ("http", "grpc", "prometheus"), for tests. */
 int am_daemon_port(const struct am_daemon *d, const char *listener);

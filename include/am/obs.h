@@ -54,6 +54,7 @@ enum am_metric {
     AM_M_SELF_SPANS_ACCEPTED_TOTAL,         /* protocol */
     AM_M_SELF_SPANS_REJECTED_TOTAL,         /* reason */
     AM_M_SELF_SPANS_ADJUSTED_TOTAL,         /* source: spans counted by their sampling weight */
+    AM_M_SELF_SPANS_FILTERED_TOTAL,         /* reason: include, exclude */
     AM_M_SELF_LOG_RECORDS_ACCEPTED_TOTAL,   /* protocol */
     AM_M_SELF_EVALUATIONS_ACCEPTED_TOTAL,   /* source */
     AM_M_SELF_SERIES_ACTIVE,                /* metric */

@@ -202,6 +202,8 @@ static const struct am_binding config_rows[] = {
                "labels from span/resource attributes: [{attribute, label, default, metrics}]"),
     COLLECTION("processors.genai.buckets", AM_CT_BUCKETS, C(buckets), C(bucket_count),
                "histogram name -> bucket bounds"),
+    COLLECTION("processors.genai.filters", AM_CT_RULES, C(filters), 0,
+               "include / exclude lists of span matchers; excluded spans change no metric"),
     COLLECTION("processors.genai.rules", AM_CT_RULES, C(rules), 0,
                "classification rules, tried before the built-in table (first match wins)"),
     COLLECTION("processors.genai.rule_files", AM_CT_STRLIST, C(rule_files), C(rule_file_count),

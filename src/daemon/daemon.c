@@ -18,6 +18,7 @@
 #include "am/clock.h"
 #include "am/daemon.h"
 #include "am/err.h"
+#include "am/filter.h"
 #include "am/explain.h"
 #include "am/log.h"
 
@@ -299,16 +300,26 @@ static bool same_dimensions(const struct am_config *a, const struct am_config *b
     return true;
 }
 
+int am_daemon_build_filters(const struct am_config *cfg, struct am_filter **out,
+                            struct am_diag *diag)
+{
+    const struct am_ynode *n = cfg->filters != NULL ? cfg->filters->root : NULL;
+    return am_filter_compile(n, "processors.genai.filters", out, diag);
+}
+
 struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_path)
 {
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
     struct am_rules *rules = NULL;
+    struct am_filter *filters = NULL;
 
     if (am_daemon_build_pricing(cfg, &pricing, &diag) != 0 ||
-        am_daemon_build_rules(cfg, &rules, &diag) != 0) {
+        am_daemon_build_rules(cfg, &rules, &diag) != 0 ||
+        am_daemon_build_filters(cfg, &filters, &diag) != 0) {
         AM_LOG_ERROR("daemon", "%s", diag.msg);
         am_pricing_destroy(pricing);
+        am_rules_destroy(rules);
         am_config_free(cfg);
         return NULL;
     }
@@ -318,6 +329,7 @@ struct am_daemon *am_daemon_create(struct am_config *cfg, const char *config_pat
     d->config_path = config_path != NULL ? am_xstrdup(config_path) : NULL;
     atomic_store(&d->pricing, pricing);
     atomic_store(&d->rules, rules);
+    atomic_store(&d->filters, filters);
     if (d->cfg.prom_debug) {
         d->explain = am_explain_create(d->cfg.prom_debug_spans);
     }
@@ -394,6 +406,7 @@ static void reload(struct am_daemon *d)
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
     struct am_rules *rules = NULL;
+    struct am_filter *filters = NULL;
 
     if (d->config_path == NULL) {
         AM_LOG_INFO("daemon", "SIGHUP: no config file; nothing to reload");
@@ -402,15 +415,18 @@ static void reload(struct am_daemon *d)
     am_config_defaults(&cfg);
     if (am_config_load(d->config_path, &cfg, &diag) != 0 ||
         am_daemon_build_pricing(&cfg, &pricing, &diag) != 0 ||
-        am_daemon_build_rules(&cfg, &rules, &diag) != 0) {
+        am_daemon_build_rules(&cfg, &rules, &diag) != 0 ||
+        am_daemon_build_filters(&cfg, &filters, &diag) != 0) {
         AM_LOG_ERROR("daemon", "reload rejected, keeping the running config: %s", diag.msg);
         am_pricing_destroy(pricing);
+        am_rules_destroy(rules);
         am_config_free(&cfg);
         return;
     }
     struct am_retired *r = am_xcalloc(1, sizeof(*r));
     r->pricing = atomic_exchange(&d->pricing, pricing);
     r->rules = atomic_exchange(&d->rules, rules);
+    r->filters = atomic_exchange(&d->filters, filters);
     r->next = d->retired;
     d->retired = r;
     atomic_store(&d->semconv_metrics, cfg.semconv_metrics);
@@ -525,12 +541,14 @@ void am_daemon_destroy(struct am_daemon *d)
     am_family_set_dimensions(NULL, NULL, 0); /* the labels live in d->cfg */
     am_pricing_destroy(atomic_load(&d->pricing));
     am_rules_destroy(atomic_load(&d->rules));
+    am_filter_destroy(atomic_load(&d->filters));
     am_explain_destroy(d->explain);
     while (d->retired != NULL) {
         struct am_retired *r = d->retired;
         d->retired = r->next;
         am_pricing_destroy(r->pricing);
         am_rules_destroy(r->rules);
+        am_filter_destroy(r->filters);
         am_free(r);
     }
     am_memlimit_destroy(d->memlimit);

@@ -17,6 +17,7 @@
 #include "am/http.h"
 #include "am/loop.h"
 #include "am/memlimit.h"
+#include "am/filter.h"
 #include "am/pricing.h"
 #include "am/rules.h"
 #include "am/rw.h"
@@ -61,6 +62,7 @@ struct am_retired {
     struct am_retired *next;
     struct am_pricing *pricing;
     struct am_rules *rules;
+    struct am_filter *filters;
 };
 
 struct am_daemon {
@@ -77,6 +79,7 @@ struct am_daemon {
     unsigned dim_count;
     struct am_str dim_attrs[AM_MAX_DIMS];
     struct am_str dim_defaults[AM_MAX_DIMS];
+    _Atomic(struct am_filter *) filters; /* processors.genai.filters; swapped on reload */
     struct am_listener *otlp_listener;
     struct am_listener *prom_listener;
     struct am_listener *grpc_listener;

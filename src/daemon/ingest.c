@@ -355,6 +355,8 @@ struct batch_ctx {
     struct tally tally;
     struct am_str mattr;
     size_t adjusted[AM_ADJ_ATTRIBUTE + 1];
+    const struct am_filter *filters;
+    size_t filtered[2]; /* exclude, include */
     struct pending_eval *evals;
     bool evals_lost; /* the arena could not hold one: a second pass finds them */
 };
@@ -372,6 +374,13 @@ static void classify_span(void *ud, const struct am_span *span, struct am_span_f
     struct am_rule_hit hit;
     classify(c->w, c->rules, &c->an, span, facts, &hit);
     tally_add(c->w, &c->tally, facts, &hit);
+    if (c->filters != NULL) {
+        struct am_match_view v = {
+            .span = span, .has_genai_ancestor = has_genai_ancestor, .ud = &c->an};
+        const char *why = am_filter_eval(c->filters, &v);
+        facts->filtered = why != NULL;
+        c->filtered[why != NULL && why[0] == 'i'] += why != NULL;
+    }
     am_signals_stream(span, facts);
     am_signals_dimensions(span, c->w->d->dim_attrs, c->w->d->dim_count, facts);
     c->adjusted[am_signals_sampling(span, c->mattr, facts)]++;
@@ -435,6 +444,7 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         .rules = atomic_load_explicit(&w->d->rules, memory_order_acquire),
         .an = {.batch = batch, .arena = arena},
         .mattr = am_str_from(w->d->cfg.sampling_multiplier_attribute),
+        .filters = atomic_load_explicit(&w->d->filters, memory_order_acquire),
     };
     const struct am_span **spans = am_arena_alloc(arena, batch->span_count * sizeof(*spans) + 1);
     w->wall_ns = am_clock_wall(am_loop_clock(w->loop));
@@ -458,6 +468,12 @@ static size_t derive_batch(struct am_worker *w, const struct am_trace_batch *bat
         if (c.adjusted[src] > 0) {
             count(w, AM_M_SELF_SPANS_ADJUSTED_TOTAL,
                   am_signals_source_name((enum am_adjust_source)src), (double)c.adjusted[src]);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        if (c.filtered[k] > 0) {
+            count(w, AM_M_SELF_SPANS_FILTERED_TOTAL, k == 0 ? AM_STR("exclude") : AM_STR("include"),
+                  (double)c.filtered[k]);
         }
     }
     tally_flush(w, &c.tally, c.rules);

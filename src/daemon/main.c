@@ -7,6 +7,7 @@
 
 #include "am/config.h"
 #include "am/daemon.h"
+#include "am/filter.h"
 #include "am/rules.h"
 #include "am/log.h"
 
@@ -31,6 +32,7 @@ static int check_config(const char *path)
     struct am_diag diag;
     struct am_pricing *pricing = NULL;
     struct am_rules *rules = NULL;
+    struct am_filter *filters = NULL;
     am_config_defaults(&cfg);
     int rc = am_config_load(path, &cfg, &diag);
     if (rc == 0) {
@@ -39,8 +41,12 @@ static int check_config(const char *path)
     if (rc == 0) {
         rc = am_daemon_build_rules(&cfg, &rules, &diag);
     }
+    if (rc == 0) {
+        rc = am_daemon_build_filters(&cfg, &filters, &diag);
+    }
     am_pricing_destroy(pricing);
     am_rules_destroy(rules);
+    am_filter_destroy(filters);
     am_config_free(&cfg);
     if (rc != 0) {
         fprintf(stderr, "%s\n", diag.msg);

@@ -286,6 +286,9 @@ size_t am_derive_facts(const struct am_derive_opts *opts, const struct am_span_f
                        struct am_obs *out)
 {
     struct emitter em;
+    if (facts->filtered) {
+        return 0;
+    }
     emitter_init(&em, opts, facts, out, trace_id, span_id);
 
     switch (facts->op) {
@@ -322,6 +325,9 @@ size_t am_derive_usage(const struct am_derive_opts *opts, const struct am_span_f
 {
     struct emitter em;
     emitter_init(&em, opts, facts, out, trace_id, span_id);
+    if (facts->filtered) {
+        return 0;
+    }
     if (!has_tok(facts, AM_TOK_INPUT) && !has_tok(facts, AM_TOK_OUTPUT) && !facts->has_cost) {
         return 0;
     }
@@ -332,6 +338,10 @@ size_t am_derive_usage(const struct am_derive_opts *opts, const struct am_span_f
 void am_derive_contrib(const struct am_derive_opts *opts, const struct am_span_facts *facts,
                        struct am_contrib *out)
 {
+    if (facts->filtered) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
     out->has_usage = has_tok(facts, AM_TOK_INPUT) || has_tok(facts, AM_TOK_OUTPUT);
     out->tokens = facts->tokens[AM_TOK_INPUT] + facts->tokens[AM_TOK_OUTPUT];
     out->cost = 0;

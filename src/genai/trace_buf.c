@@ -268,6 +268,7 @@ static uint32_t held_new(struct shard *s, struct trace *t, uint32_t node,
         h->dims[j] = (f->dims_set >> j & 1) ? tb_intern(s, f->dims[j]) : 0;
     }
     h->dims_set = f->dims_set;
+    h->filtered = f->filtered;
     h->tokens_present = f->tokens_present;
     h->first_eval = NONE;
     h->node = node;
@@ -303,6 +304,7 @@ void tb_held_facts(const struct shard *s, const struct held *h, struct am_span_f
     }
     f->dims_set = h->dims_set;
     f->adjusted_count = h->adjusted_count;
+    f->filtered = h->filtered;
 }
 
 static void eval_hold(struct shard *s, struct trace *t, struct held *h, const struct am_eval *ev)
@@ -651,7 +653,8 @@ static struct trace *add_one(struct am_trace_buf *tb, struct shard *s, uint64_t 
     struct node *n = &t->nodes[i];
     t->root_seen |= !in->span->has_parent;
     n->conv = tb_intern(s, f->conversation_id);
-    n->flags |= escalates(&tb->rules, in->span, f) ? F_ESCALATE : 0;
+    n->flags |= !f->filtered && escalates(&tb->rules, in->span, f) ? F_ESCALATE : 0;
+    n->flags |= f->filtered ? F_FILTERED : 0;
     n->agent =
         tb_intern_agent(s, t, f->op == AM_OP_AGENT ? am_derive_agent_name(f) : f->agent_name);
     if (f->op == AM_OP_INFERENCE || f->op == AM_OP_AGENT || f->op == AM_OP_WRAPPER) {
@@ -679,7 +682,7 @@ static void incoming_init(struct am_trace_buf *tb, struct incoming *in, const st
 {
     in->span = span;
     in->f = f;
-    in->nev = tb->quality != NULL ? span_evals(span, in->evs, MAX_SPAN_EVALS) : 0;
+    in->nev = tb->quality != NULL && !f->filtered ? span_evals(span, in->evs, MAX_SPAN_EVALS) : 0;
     in->sid = tb_id64(span->span_id);
 }
 

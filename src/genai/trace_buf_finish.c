@@ -130,7 +130,9 @@ static void finish_usage(struct shard *s, struct trace *t, struct scratch *x,
         const struct node *n = &t->nodes[i];
         bool counted = false;
         uint32_t owner = n->op == AM_OP_AGENT ? i : x->agent_of[i];
-        if (n->op == AM_OP_INFERENCE) {
+        if (n->flags & F_FILTERED) {
+            /* excluded: only a link in the chain (no usage: contrib was 0) */
+        } else if (n->op == AM_OP_INFERENCE) {
             counted = (n->flags & F_USAGE) != 0;
             if (owner != NONE) {
                 x->sums[owner].inference_calls++;
@@ -186,7 +188,7 @@ static void finish_agents(struct am_trace_buf *tb, struct shard *s, struct trace
     struct am_span_facts f;
     for (uint32_t i = 0; i < t->nn; i++) {
         const struct node *n = &t->nodes[i];
-        if (n->op != AM_OP_AGENT) {
+        if (n->op != AM_OP_AGENT || (n->flags & F_FILTERED)) {
             continue;
         }
         struct am_str agent = tb_istr_view(s, n->agent);

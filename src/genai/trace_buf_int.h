@@ -46,7 +46,8 @@ struct itab {
 enum {
     F_HAS_PARENT = 1,
     F_ESCALATE = 2,
-    F_USAGE = 4, /* inference with usage, or an aggregate with usage or cost */
+    F_USAGE = 4,    /* inference with usage, or an aggregate with usage or cost */
+    F_FILTERED = 8, /* processors.genai.filters excluded it: in the skeleton, counted nowhere */
 };
 
 struct node {
@@ -77,7 +78,7 @@ struct held {
     uint32_t first_eval; /* NONE */
     uint32_t node;
     uint32_t next_wait; /* next record waiting for the same span id, NONE */
-    uint8_t op, outcome, has_cost, waiting, has_ttft, dims_set;
+    uint8_t op, outcome, has_cost, waiting, has_ttft, dims_set, filtered;
 };
 
 struct heval {

@@ -113,6 +113,10 @@ static const struct am_family builtin[AM_M_COUNT] = {
             "Spans accepted for derivation.", ("protocol")),
     COUNTER(AM_M_SELF_SPANS_REJECTED_TOTAL, "agentmeter_spans_rejected_total",
             "Spans rejected, by reason.", ("reason")),
+    COUNTER(AM_M_SELF_SPANS_FILTERED_TOTAL, "agentmeter_spans_filtered_total",
+            "Spans processors.genai.filters excluded from every metric (they still link their "
+            "trace), by reason (exclude, include).",
+            ("reason")),
     COUNTER(AM_M_SELF_SPANS_ADJUSTED_TOTAL, "agentmeter_spans_adjusted_total",
             "Spans counted by their sampling-adjusted count, by source (threshold, p_value, "
             "attribute).",

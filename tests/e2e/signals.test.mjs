@@ -278,3 +278,57 @@ pricing:
     assert.equal(exit.code, 0, `collector exit ${JSON.stringify(exit)}:\n${c.output}`);
   }
 });
+
+// processors.genai.filters: a health-check agent and a probe model call are
+// excluded (no metric, counted as filtered), yet the chat span below the
+// excluded agent still finds it as its agent.
+test('filters: excluded spans change no metric and still link their trace', async () => {
+  const extra = `processors:
+  genai:
+    trace_wait: 1s
+    filters:
+      exclude:
+        - { attributes: { healthcheck: true } }
+        - { span_name: "chat probe*" }
+`;
+  const c = await startCollector({ extra });
+  try {
+    const base = Math.floor(Date.now() / 1000) - 60;
+    const p = provider(c.httpPort, 'filters-svc');
+    const tr = p.getTracer('e2e');
+    const hc = span(tr, context.active(), 'invoke_agent health', { ...agentAttrs('health'), healthcheck: true }, base, 0, 1000);
+    span(tr, trace.setSpan(context.active(), hc.s), 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o' },
+      base, 0, 500).end();
+    hc.end();
+    const root = span(tr, context.active(), 'invoke_agent worker', agentAttrs('worker'), base, 0, 2000);
+    const ctx = trace.setSpan(context.active(), root.s);
+    span(tr, ctx, 'chat gpt-4o', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o' }, base, 0, 500).end();
+    span(tr, ctx, 'chat probe', { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-4o' }, base, 500, 600).end();
+    root.end();
+    await p.forceFlush();
+
+    const done = await waitFor(async () => {
+      const r = await c.scrape();
+      return r.m.get('agent_request_inference_calls_count', { agent_name: 'worker' }) === 1 ? r : undefined;
+    }, { timeoutMs: 15000, interval: 100 });
+    assert.ok(done, `no per-request metrics:\n${(await c.scrape()).text}\n${c.output}`);
+    const m = done.m;
+    const want = [
+      ['agent_requests_total', { agent_name: 'health', status: 'success' }, undefined],
+      ['agent_request_inference_calls_count', { agent_name: 'health' }, undefined],
+      ['model_inference_calls_total', { agent_name: 'health', model_id: 'gpt-4o' }, 1],
+      ['model_inference_calls_total', { agent_name: 'filters-svc', model_id: 'gpt-4o' }, undefined],
+      ['agent_requests_total', { agent_name: 'worker', status: 'success' }, 1],
+      ['model_inference_calls_total', { agent_name: 'worker', model_id: 'gpt-4o' }, 1],
+      ['agent_request_inference_calls_sum', { agent_name: 'worker' }, 1],
+      ['agentmeter_spans_filtered_total', { reason: 'exclude' }, 2],
+      ['agentmeter_spans_accepted_total', { protocol: 'http/protobuf' }, 5],
+    ];
+    for (const [name, labels, v] of want) {
+      assert.equal(m.get(name, labels), v, `${name} ${JSON.stringify(labels)}\n${done.text}`);
+    }
+  } finally {
+    const exit = await c.stop();
+    assert.equal(exit.code, 0, `collector exit ${JSON.stringify(exit)}:\n${c.output}`);
+  }
+});
