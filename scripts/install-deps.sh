@@ -9,7 +9,8 @@
 set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libnanopb-dev nanopb libxxhash-dev libcmocka-dev
-    libyaml-dev zlib1g-dev libssl-dev libnghttp2-dev libcurl4-openssl-dev libsnappy-dev)
+    libyaml-dev zlib1g-dev libdeflate-dev libssl-dev libnghttp2-dev libcurl4-openssl-dev
+    libsnappy-dev)
 test_pkgs=(clang libclang-rt-14-dev clang-format prometheus victoria-metrics nodejs npm curl nghttp2-client openssl systemd python3-yaml python3-prometheus-client lintian)
 
 want=("${build_pkgs[@]}")

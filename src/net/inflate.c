@@ -1,9 +1,15 @@
 /*
  * inflate.c - capped gzip inflation into the request arena (am/inflate.h).
- * Output never exceeds max_out bytes: the buffer grows by doubling up to
- * max_out, and one probe byte past it decides AM_ETOOBIG. Concatenated gzip
- * members (RFC 1952 2.2) are inflated back to back. SPEC.md 1.
+ * The common body, one gzip member, is inflated by libdeflate in one call
+ * into an arena buffer of the size its trailer states (about 2.5 times
+ * fewer instructions than zlib, CRC included). Anything else, and any
+ * body libdeflate does not inflate to exactly that size, goes through
+ * zlib: output never exceeds max_out bytes (the buffer grows by doubling up
+ * to max_out, and one probe byte past it decides AM_ETOOBIG), concatenated
+ * members (RFC 1952 2.2) are inflated back to back, and every error and its
+ * why comes from there. SPEC.md 1.
  */
+#include <libdeflate.h>
 #include <stdbool.h>
 #include <string.h>
 #include <zlib.h>
@@ -92,11 +98,56 @@ static int run(z_stream *z, struct sink *s, const char **why)
     }
 }
 
+/*
+ * One member whose trailer (ISIZE) names a size within max_out, with no
+ * header CRC and no reserved flag (libdeflate skips the first and zlib
+ * checks both: such bodies go to zlib so the verdict stays zlib's), into an
+ * arena buffer of exactly that size. True when it inflated to exactly ISIZE
+ * bytes and used the whole input. Otherwise *s holds the buffer, if one was
+ * allocated, for zlib to start in.
+ */
+static bool inflate_whole(const uint8_t *in, size_t in_len, struct sink *s)
+{
+    if (in_len < 18 || in[0] != 0x1f || in[1] != 0x8b || in[2] != 8 || (in[3] & 0xe2) != 0) {
+        return false;
+    }
+    const uint8_t *t = in + in_len - 4;
+    size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+    if (isize == 0 || isize > s->max_out || isize / 1032 > in_len) {
+        return false; /* deflate cannot expand more than 1032:1: not this trailer */
+    }
+    uint8_t *buf = am_arena_alloc(s->arena, isize);
+    if (buf == NULL) {
+        return false;
+    }
+    s->buf = buf;
+    s->cap = isize;
+    struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+    if (d == NULL) {
+        return false;
+    }
+    size_t in_used = 0;
+    size_t out_used = 0;
+    enum libdeflate_result r =
+        libdeflate_gzip_decompress_ex(d, in, in_len, buf, isize, &in_used, &out_used);
+    libdeflate_free_decompressor(d);
+    if (r != LIBDEFLATE_SUCCESS || in_used != in_len || out_used != isize) {
+        return false;
+    }
+    s->len = isize;
+    return true;
+}
+
 int am_inflate_gzip(const uint8_t *in, size_t in_len, size_t max_out, struct am_arena *arena,
                     const uint8_t **out, size_t *out_len, const char **why)
 {
     z_stream z;
     struct sink s = {arena, NULL, 0, 0, max_out};
+    if (inflate_whole(in, in_len, &s)) {
+        *out = s.buf;
+        *out_len = s.len;
+        return AM_OK;
+    }
     const char *sink_why;
     if (why == NULL) {
         why = &sink_why;
@@ -112,6 +163,8 @@ int am_inflate_gzip(const uint8_t *in, size_t in_len, size_t max_out, struct am_
     }
     z.next_in = (Bytef *)(uintptr_t)in;
     z.avail_in = (uInt)in_len;
+    z.next_out = s.buf; /* inflate_whole's buffer, if any: zlib starts there */
+    z.avail_out = (uInt)s.cap;
     int rc = run(&z, &s, why);
     inflateEnd(&z);
     if (rc != AM_OK) {

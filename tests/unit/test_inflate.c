@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <zlib.h>
 
 #include "am/alloc.h"
 #include "am/arena.h"
@@ -17,6 +18,11 @@
 #include "am/inflate.h"
 
 #define PLAIN_LEN 100000u
+
+static uint32_t header_crc32(const uint8_t *p, size_t n)
+{
+    return (uint32_t)crc32(0L, p, (uInt)n);
+}
 
 static uint8_t *make_plain(void)
 {
@@ -158,6 +164,66 @@ static void test_inflate_truncated_and_corrupt_are_einval(void **st)
     am_free(plain);
 }
 
+/* Bodies the one-call path must leave to zlib, with zlib's verdict: a
+ * trailer whose size is too small or too large (length check), a header CRC
+ * that does not match (FHCRC), and, inflated whole, a member with FNAME and
+ * a header CRC that matches. Also: the arena holds one buffer of the body's
+ * size, not a doubled one. */
+static void test_inflate_one_call_path_keeps_zlib_verdicts(void **st)
+{
+    (void)st;
+    uint8_t *plain = make_plain();
+    uint8_t *gz;
+    size_t gz_len;
+    assert_int_equal(am_gzip_compress(plain, PLAIN_LEN, &gz, &gz_len), AM_OK);
+    uint8_t *bad = am_xmalloc(gz_len + 16);
+    struct am_arena *a = am_arena_create(1 << 20);
+    const uint8_t *out;
+    size_t out_len;
+    const char *why;
+    assert_int_equal(am_inflate_gzip(gz, gz_len, 1 << 20, a, &out, &out_len, &why), AM_OK);
+    assert_int_equal(out_len, PLAIN_LEN);
+    assert_memory_equal(out, plain, PLAIN_LEN);
+    assert_true(am_arena_used(a) < PLAIN_LEN + 4096);
+    am_arena_reset(a);
+    for (int delta = -1; delta <= 1; delta += 2) { /* ISIZE one off either way */
+        memcpy(bad, gz, gz_len);
+        uint32_t isize = (uint32_t)((int)PLAIN_LEN + delta);
+        for (int k = 0; k < 4; k++) {
+            bad[gz_len - 4 + k] = (uint8_t)(isize >> (8 * k));
+        }
+        why = NULL;
+        assert_int_equal(am_inflate_gzip(bad, gz_len, 1 << 20, a, &out, &out_len, &why), AM_EINVAL);
+        assert_string_equal(why, "gzip: corrupt stream");
+        am_arena_reset(a);
+    }
+    /* FHCRC: the CRC-32 of the header's bytes, low 16 bits, after FNAME */
+    static const uint8_t name[] = "b.pb";
+    size_t h = 0;
+    memcpy(bad, gz, 10);
+    bad[3] = 0x02 | 0x08;
+    h = 10;
+    memcpy(bad + h, name, sizeof(name));
+    h += sizeof(name);
+    uint32_t crc = header_crc32(bad, h);
+    bad[h] = (uint8_t)crc;
+    bad[h + 1] = (uint8_t)(crc >> 8);
+    memcpy(bad + h + 2, gz + 10, gz_len - 10);
+    size_t n = gz_len + sizeof(name) + 2;
+    assert_int_equal(am_inflate_gzip(bad, n, 1 << 20, a, &out, &out_len, &why), AM_OK);
+    assert_int_equal(out_len, PLAIN_LEN);
+    assert_memory_equal(out, plain, PLAIN_LEN);
+    am_arena_reset(a);
+    bad[h] ^= 0x01;
+    why = NULL;
+    assert_int_equal(am_inflate_gzip(bad, n, 1 << 20, a, &out, &out_len, &why), AM_EINVAL);
+    assert_string_equal(why, "gzip: corrupt stream");
+    am_arena_destroy(a);
+    am_free(bad);
+    am_free(gz);
+    am_free(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_inflate_arena_budget_is_etoobig),
         cmocka_unit_test(test_inflate_concatenated_members_join),
         cmocka_unit_test(test_inflate_truncated_and_corrupt_are_einval),
+        cmocka_unit_test(test_inflate_one_call_path_keeps_zlib_verdicts),
     };
     return cmocka_run_group_tests_name("inflate", tests, NULL, NULL);
 }
