@@ -91,6 +91,8 @@ struct am_config {
 
     /* top-level `workers:` (0 = number of CPUs) */
     uint32_t workers;
+    /* top-level `shutdown_timeout:` (SIGTERM: in-flight requests finish within it) */
+    uint64_t shutdown_timeout_ns;
 
     /* exporters.prometheus.debug: GET /debug/spans and /debug/ (read at start) */
     bool prom_debug;

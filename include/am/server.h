@@ -106,10 +106,13 @@ int am_listener_port(const struct am_listener *l);
 struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
                                    const struct am_server_opts *opts,
                                    const struct am_router *router);
-/* Stop accepting; close idle connections; in-flight responses finish (with
- * Connection: close). Call on the loop's thread; s is freed once its last
- * connection closes (maybe inside this call), so do not use it afterwards. */
+/* Stop accepting; close idle connections; requests already started finish
+ * (HTTP/1.1 answers with Connection: close, HTTP/2 sends GOAWAY and lets open
+ * streams finish). Call on the loop's thread. s stays valid (its count of
+ * open connections falls to 0 as they finish) until am_server_close. */
 void am_server_detach(struct am_server *s);
+/* Connections s still has open (loop thread). */
+size_t am_server_conn_count(const struct am_server *s);
 /* Stop accepting and close every connection now, whatever its state, and
  * free s. For shutdown once the loop no longer runs (or from its thread). */
 void am_server_close(struct am_server *s);

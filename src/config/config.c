@@ -254,6 +254,8 @@ static const struct am_binding config_rows[] = {
      .help = "logfmt or json"},
 
     VALUE("workers", AM_CT_U32, C(workers), "0", 0, 256, "event-loop threads; 0 = number of CPUs"),
+    VALUE("shutdown_timeout", AM_CT_DURATION, C(shutdown_timeout_ns), "10s", 0, HOUR,
+          "SIGTERM: how long requests already started may take to finish"),
 
     SECTION("limits", 0, check_limits, "process-wide limits"),
     STRING("limits.memory", C(memory_limit), "80%",

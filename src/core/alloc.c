@@ -3,14 +3,18 @@
  * am_x* abort with a log line on exhaustion; am_try_* return NULL and honour
  * the test hook that fails the n-th allocation, so error paths get exercised.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "am/alloc.h"
 #include "am/log.h"
 
-static unsigned long alloc_count;
-static unsigned long alloc_fail_at;
+/* The test hook: every thread allocates (workers, nghttp2 through its
+ * allocator, the series pools), so both are atomics, relaxed: a test that
+ * fails the n-th allocation drives one thread at a time anyway. */
+static _Atomic unsigned long alloc_count;
+static _Atomic unsigned long alloc_fail_at;
 
 static void oom(size_t n)
 {
@@ -20,19 +24,20 @@ static void oom(size_t n)
 
 static int hook_fails(void)
 {
-    alloc_count++;
-    return alloc_fail_at != 0 && alloc_count == alloc_fail_at;
+    unsigned long n = atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed) + 1;
+    unsigned long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
+    return at != 0 && n == at;
 }
 
 void am_alloc_fail_at(unsigned long nth)
 {
-    alloc_fail_at = nth;
-    alloc_count = 0;
+    atomic_store_explicit(&alloc_fail_at, nth, memory_order_relaxed);
+    atomic_store_explicit(&alloc_count, 0, memory_order_relaxed);
 }
 
 unsigned long am_alloc_count(void)
 {
-    return alloc_count;
+    return atomic_load_explicit(&alloc_count, memory_order_relaxed);
 }
 
 void *am_xmalloc(size_t n)

@@ -103,11 +103,15 @@ int am_log_rl_allow(struct am_log_rl *rl, uint64_t *suppressed)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    if (rl->last_ns != 0 && now - rl->last_ns < 10000000000u) {
+    /* Any thread may hit the same call site: the one whose compare-exchange
+     * moves last_ns prints, every other one counts itself suppressed. */
+    uint64_t last = __atomic_load_n(&rl->last_ns, __ATOMIC_RELAXED);
+    if ((last != 0 && now - last < 10000000000u) ||
+        !__atomic_compare_exchange_n(&rl->last_ns, &last, now, 0, __ATOMIC_RELAXED,
+                                     __ATOMIC_RELAXED)) {
         __atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
         return 0;
     }
-    rl->last_ns = now;
     *suppressed = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
     return 1;
 }

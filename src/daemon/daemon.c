@@ -248,11 +248,41 @@ static void worker_fini(struct am_worker *w)
     am_free(w->dbytes);
 }
 
+/* Draining (SIGTERM): every 10 ms, until this worker's connections are
+ * gone or shutdown_timeout has passed, then the loop stops for good. */
+#define DRAIN_POLL_NS (10ull * 1000 * 1000)
+
+static void drain_tick(struct am_loop *loop, void *ud)
+{
+    struct am_worker *w = ud;
+    size_t open = am_server_conn_count(w->otlp_server) + am_server_conn_count(w->grpc_server) +
+                  am_server_conn_count(w->prom_server);
+    if (open == 0 || am_clock_mono(am_loop_clock(loop)) >= w->d->drain_deadline_ns) {
+        am_loop_stop(loop);
+        return;
+    }
+    am_loop_timer_add(loop, DRAIN_POLL_NS, drain_tick, w);
+}
+
+/* The first am_loop_run returns on am_loop_stop. When the daemon is
+ * draining, stop accepting (HTTP/1.1 Connection: close, HTTP/2 GOAWAY) and
+ * run again until the requests already started have been answered. */
 static void *worker_main(void *arg)
 {
     struct am_worker *w = arg;
     if (am_loop_run(w->loop) != 0) {
         AM_LOG_ERROR("daemon", "worker %u: event loop failed", w->index);
+        return NULL;
+    }
+    if (!atomic_load(&w->d->draining)) {
+        return NULL;
+    }
+    am_server_detach(w->otlp_server);
+    am_server_detach(w->grpc_server);
+    am_server_detach(w->prom_server);
+    drain_tick(w->loop, w);
+    if (am_loop_run(w->loop) != 0) {
+        AM_LOG_ERROR("daemon", "worker %u: event loop failed while draining", w->index);
     }
     return NULL;
 }
@@ -464,8 +494,10 @@ int am_daemon_run(struct am_daemon *d)
     for (unsigned i = 0; i < d->worker_count; i++) {
         if (pthread_create(&d->workers[i].thread, NULL, worker_main, &d->workers[i]) != 0) {
             AM_LOG_ERROR("daemon", "cannot start worker %u", i);
-            d->worker_count = i;
             am_daemon_stop(d);
+            for (unsigned j = 0; j < i; j++) {
+                pthread_join(d->workers[j].thread, NULL); /* none left running */
+            }
             return 1;
         }
     }
@@ -490,6 +522,9 @@ int am_daemon_run(struct am_daemon *d)
             continue;
         }
         AM_LOG_INFO("daemon", "received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        /* stop accepting; requests already started get shutdown_timeout */
+        d->drain_deadline_ns = am_clock_mono(am_clock_system()) + d->cfg.shutdown_timeout_ns;
+        atomic_store(&d->draining, true);
         break;
     }
     am_daemon_stop(d);

@@ -96,6 +96,8 @@ struct am_daemon {
     struct am_self *self; /* the self-metric collectors (self.c) */
     struct am_self_listener self_listeners[3];
     atomic_bool ready;
+    atomic_bool draining;       /* SIGTERM: workers detach and drain before stopping */
+    uint64_t drain_deadline_ns; /* monotonic; written before draining is set */
     atomic_bool stopping;
     double start_time_seconds;
 };

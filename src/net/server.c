@@ -611,7 +611,7 @@ static void server_free(struct am_server *s)
 
 static void server_maybe_free(struct am_server *s)
 {
-    if (s->detached && !s->in_detach && s->nconns == 0) {
+    if (s->closed && !s->in_detach && s->nconns == 0) {
         server_free(s);
     }
 }
@@ -714,7 +714,7 @@ struct am_server *am_server_attach(struct am_loop *loop, struct am_listener *l,
 
 void am_server_detach(struct am_server *s)
 {
-    if (s == NULL) {
+    if (s == NULL || s->detached) {
         return;
     }
     am_loop_del(s->loop, s->listener->fd);
@@ -741,13 +741,21 @@ void am_server_detach(struct am_server *s)
     server_maybe_free(s);
 }
 
+size_t am_server_conn_count(const struct am_server *s)
+{
+    return s->nconns;
+}
+
 void am_server_close(struct am_server *s)
 {
     if (s == NULL) {
         return;
     }
-    am_loop_del(s->loop, s->listener->fd);
+    if (!s->detached) {
+        am_loop_del(s->loop, s->listener->fd);
+    }
     s->detached = true;
+    s->closed = true;
     s->in_detach = true;
     while (s->conns != NULL) {
         conn_close(s->conns);

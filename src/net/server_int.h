@@ -52,7 +52,8 @@ struct am_server {
     uint64_t tick_timer;
     struct conn *conns;
     size_t nconns;
-    bool detached;
+    bool detached; /* not accepting; keep-alive off */
+    bool closed;   /* am_server_close: freed with its last connection */
     bool in_detach;
 };
 

@@ -132,7 +132,7 @@ static int teardown(void **st)
     assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, active), 0), 0);
     am_loop_stop(f->loop);
     pthread_join(f->th, NULL);
-    am_server_detach(f->s);
+    am_server_close(f->s);
     am_listener_close(f->l);
     am_loop_destroy(f->loop);
     am_router_destroy(f->router);
