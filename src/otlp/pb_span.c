@@ -616,10 +616,18 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
+        int rc;
+        if (*p == 0x4a) { /* attributes (9, LEN): most of a span's fields */
+            p++;
+            rc = kv_slot(d, &p, end, &kvs);
+            if (rc != AM_OK) {
+                return rc;
+            }
+            continue;
+        }
         if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
-        int rc;
         if (f > 16) {
             rc = am_otlp_skip(&p, end, wt, &d->why);
         } else if (wt != span_wt[f]) {
