@@ -66,7 +66,7 @@ fi
 declare -A owner=(
     [alloc]=core [arena]=core [buf]=core [clock]=core [err]=core [log]=core [loop]=core
     [proc]=core [str]=core [map]=core
-    [span]=otlp [otlp]=otlp [pbwire]=otlp
+    [pbwire]=core [span]=otlp [otlp]=otlp
     [grpc]=net [h2]=net [http]=net [http1]=net [inflate]=net [server]=net [tls]=net
     [obs]=metrics [series]=metrics [expo]=metrics [rw]=metrics [self]=metrics
     [classify]=genai [conv]=genai [derive]=genai [pricing]=genai [quality]=genai

@@ -9,6 +9,7 @@
 #include "am/err.h"
 #include "am/grpc.h"
 #include "am/inflate.h"
+#include "am/pbwire.h"
 
 int am_grpc_code_for_status(int http_status)
 {
@@ -183,64 +184,26 @@ size_t am_grpc_message_encode(char *out, size_t cap, struct am_str msg)
     return o;
 }
 
-/* A varint at *p (advanced); false when truncated or over 10 bytes. */
-static bool varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-    *v = 0;
-    for (unsigned shift = 0; shift < 70 && *p < end; shift += 7) {
-        uint8_t b = *(*p)++;
-        *v |= (uint64_t)(b & 0x7f) << (shift < 64 ? shift : 0);
-        if ((b & 0x80) == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool skip_field(const uint8_t **p, const uint8_t *end, unsigned wire)
-{
-    uint64_t v;
-    switch (wire) {
-    case 0:
-        return varint(p, end, &v);
-    case 1:
-        v = 8;
-        break;
-    case 5:
-        v = 4;
-        break;
-    case 2:
-        if (!varint(p, end, &v)) {
-            return false;
-        }
-        break;
-    default:
-        return false;
-    }
-    if (v > (uint64_t)(end - *p)) {
-        return false;
-    }
-    *p += v;
-    return true;
-}
-
 struct am_str am_grpc_status_message(const uint8_t *data, size_t len)
 {
     const uint8_t *p = data;
     const uint8_t *end = data + len;
     while (p < end) {
-        uint64_t key;
-        uint64_t n;
-        if (!varint(&p, end, &key)) {
+        uint32_t field;
+        unsigned wt;
+        const char *why;
+        if (am_pbwire_tag(&p, end, &field, &wt, &why) != AM_OK) {
             break;
         }
-        if (key == ((2 << 3) | 2)) {
-            if (!varint(&p, end, &n) || n > (uint64_t)(end - p)) {
+        if (field == 2 && wt == AM_PBWIRE_LEN) { /* google.rpc.Status.message */
+            const uint8_t *q;
+            size_t n;
+            if (am_pbwire_len(&p, end, &q, &n, &why) != AM_OK) {
                 break;
             }
-            return (struct am_str){(const char *)p, (size_t)n};
+            return (struct am_str){(const char *)q, n};
         }
-        if (!skip_field(&p, end, (unsigned)(key & 7))) {
+        if (am_pbwire_skip(&p, end, wt, &why) != AM_OK) {
             break;
         }
     }

@@ -216,7 +216,7 @@ static inline unsigned plain_bytes(const uint8_t *p)
 {
     const uint64_t ones = 0x0101010101010101u;
     const uint64_t low7 = ones * 0x7f;
-    uint64_t x = am_otlp_le64(p);
+    uint64_t x = am_pbwire_le64(p);
     uint64_t q = x ^ (ones * '"');
     uint64_t b = x ^ (ones * '\\');
     uint64_t c = x & (ones * 0xe0);

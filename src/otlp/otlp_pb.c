@@ -43,16 +43,28 @@ static bool cb_fail(struct pbctx *c, int rc, const char *why)
     return false;
 }
 
-/* The payload of a length-delimited field as a view into the body. nanopb
- * hands scalar-typed occurrences of a callback field to the callback as a
- * stream over a stack copy, so "not inside the body" means wrong wire type. */
+/* Whether a callback's stream reads the request body. nanopb hands a
+ * scalar-typed occurrence of a callback field (the wrong wire type) to the
+ * callback as a stream over a copy on its own stack, so "not in the body"
+ * means wrong wire type. The test is on addresses as integers: comparing
+ * pointers into different objects with < is undefined behaviour, while
+ * (uintptr_t)q - (uintptr_t)body is plain unsigned arithmetic (and wraps to
+ * a huge value when q lies below the body). */
+static bool in_body(const struct pbctx *c, const pb_istream_t *s)
+{
+    uintptr_t at = (uintptr_t)s->state - (uintptr_t)c->body;
+    uintptr_t size = (uintptr_t)c->body_end - (uintptr_t)c->body;
+    return at <= size && s->bytes_left <= size - at;
+}
+
+/* The payload of a length-delimited field as a view into the body. */
 static bool payload(struct pbctx *c, pb_istream_t *s, const uint8_t **p, const uint8_t **end,
                     const char *why)
 {
-    const uint8_t *q = s->state;
-    if (q < c->body || q > c->body_end || s->bytes_left > (size_t)(c->body_end - q)) {
+    if (!in_body(c, s)) {
         return cb_fail(c, AM_EINVAL, why);
     }
+    const uint8_t *q = c->body + ((uintptr_t)s->state - (uintptr_t)c->body);
     *p = q;
     *end = q + s->bytes_left;
     return pb_read(s, NULL, s->bytes_left);
@@ -120,7 +132,7 @@ static bool cb_scope_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
 {
     (void)field;
     struct pbctx *c = *arg;
-    if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
+    if (!in_body(c, s)) {
         return cb_fail(c, AM_EINVAL, "resource_spans.scope_spans: wrong wire type");
     }
     opentelemetry_proto_trace_v1_ScopeSpans ss = opentelemetry_proto_trace_v1_ScopeSpans_init_zero;
@@ -143,7 +155,7 @@ static bool cb_scope_spans(pb_istream_t *s, const pb_field_t *field, void **arg)
  * attributes arrive through cb_res_attr. */
 static bool resource_begin(struct pbctx *c, pb_istream_t *s, const char *why)
 {
-    if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
+    if (!in_body(c, s)) {
         return cb_fail(c, AM_EINVAL, why);
     }
     c->res = am_arena_calloc(c->d.arena, 1, sizeof(*c->res));
@@ -203,7 +215,7 @@ static bool cb_scope_logs(pb_istream_t *s, const pb_field_t *field, void **arg)
 {
     (void)field;
     struct pbctx *c = *arg;
-    if ((const uint8_t *)s->state < c->body || (const uint8_t *)s->state > c->body_end) {
+    if (!in_body(c, s)) {
         return cb_fail(c, AM_EINVAL, "resource_logs.scope_logs: wrong wire type");
     }
     opentelemetry_proto_logs_v1_ScopeLogs sl = opentelemetry_proto_logs_v1_ScopeLogs_init_zero;
@@ -242,8 +254,8 @@ static int count_items(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *e
     unsigned wt = 0;
     while (p < end) {
         const uint8_t *q = p;
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
-            am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
+            am_pbwire_skip(&p, end, wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (wt != WT_LEN || f != (level == 0 ? 1u : 2u)) {
@@ -255,8 +267,8 @@ static int count_items(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *e
         }
         const uint8_t *sub = NULL;
         size_t len = 0;
-        (void)am_otlp_tag(&q, end, &f, &wt, &d->why);
-        (void)am_otlp_len(&q, end, &sub, &len, &d->why);
+        (void)am_pbwire_tag(&q, end, &f, &wt, &d->why);
+        (void)am_pbwire_len(&q, end, &sub, &len, &d->why);
         if (count_items(d, sub, sub + len, level + 1, n) != AM_OK) {
             return AM_EINVAL;
         }

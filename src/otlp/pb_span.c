@@ -41,8 +41,8 @@ static int count2(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, u
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
-            am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK ||
+            am_pbwire_skip(&p, end, wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (wt == WT_LEN) {
@@ -133,15 +133,15 @@ static int dec_array(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
+        (void)am_pbwire_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
         if (f != 1) {
-            (void)am_otlp_skip(&p, end, wt, &d->why);
+            (void)am_pbwire_skip(&p, end, wt, &d->why);
             continue;
         }
         WANT(wt, WT_LEN, "anyvalue.array_value.values: wrong wire type");
         const uint8_t *q = NULL;
         size_t len = 0;
-        (void)am_otlp_len(&p, end, &q, &len, &d->why);
+        (void)am_pbwire_len(&p, end, &q, &len, &d->why);
         int rc = dec_any(d, q, q + len, &items[i++], depth + 1);
         if (rc != AM_OK) {
             return rc;
@@ -165,15 +165,15 @@ static int dec_kvs(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, 
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        (void)am_otlp_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
+        (void)am_pbwire_tag(&p, end, &f, &wt, &d->why); /* validated by count2 */
         if (f != fno) {
-            (void)am_otlp_skip(&p, end, wt, &d->why);
+            (void)am_pbwire_skip(&p, end, wt, &d->why);
             continue;
         }
         WANT(wt, WT_LEN, "kvlist_value.values: wrong wire type");
         const uint8_t *q = NULL;
         size_t len = 0;
-        (void)am_otlp_len(&p, end, &q, &len, &d->why);
+        (void)am_pbwire_len(&p, end, &q, &len, &d->why);
         int rc = dec_kv(d, q, q + len, &items[i++], depth);
         if (rc != AM_OK) {
             return rc;
@@ -213,7 +213,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
     case 1:
     case 7:
         WANT(wt, WT_LEN, "anyvalue: wrong wire type for string/bytes");
-        if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+        if (am_pbwire_len(pp, end, &q, &len, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         v->type = f == 1 ? AM_VAL_STRING : AM_VAL_BYTES;
@@ -223,7 +223,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
     case 2:
     case 3:
         WANT(wt, WT_VARINT, "anyvalue: wrong wire type for bool/int");
-        if (am_otlp_varint(pp, end, &x, &d->why) != AM_OK) {
+        if (am_pbwire_varint(pp, end, &x, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         v->type = f == 2 ? AM_VAL_BOOL : AM_VAL_INT;
@@ -238,7 +238,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
         if (end - *pp < 8) {
             return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
         }
-        x = am_otlp_le64(*pp);
+        x = am_pbwire_le64(*pp);
         *pp += 8;
         v->type = AM_VAL_DOUBLE;
         memcpy(&v->u.d, &x, sizeof(x));
@@ -246,7 +246,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
     case 5:
     case 6:
         WANT(wt, WT_LEN, "anyvalue: wrong wire type for array/kvlist");
-        if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+        if (am_pbwire_len(pp, end, &q, &len, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 5) {
@@ -254,7 +254,7 @@ static int dec_any_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_
         }
         return dec_kvlist(d, q, q + len, v, depth);
     default:
-        return am_otlp_skip(pp, end, wt, &d->why);
+        return am_pbwire_skip(pp, end, wt, &d->why);
     }
 }
 
@@ -268,7 +268,7 @@ static int dec_any(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, 
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         int rc = dec_any_field(d, &p, end, f, wt, v, depth);
@@ -289,12 +289,12 @@ static int dec_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
     const uint8_t *q = NULL;
     size_t len = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 1 || f == 2) {
             WANT(wt, WT_LEN, "keyvalue: wrong wire type for key/value");
-            if (am_otlp_len(&p, end, &q, &len, &d->why) != AM_OK) {
+            if (am_pbwire_len(&p, end, &q, &len, &d->why) != AM_OK) {
                 return AM_EINVAL;
             }
             if (f == 1) {
@@ -308,7 +308,7 @@ static int dec_kv(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end, s
             }
             continue;
         }
-        if (am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
+        if (am_pbwire_skip(&p, end, wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
     }
@@ -352,7 +352,7 @@ static bool kv_fast(const uint8_t *p, const uint8_t *end, struct am_kv *kv)
     case 0x10: /* bool_value */
     case 0x18: /* int_value */
         q = a + 1;
-        if (am_otlp_varint(&q, end, &x, &why) != AM_OK || q != end) {
+        if (am_pbwire_varint(&q, end, &x, &why) != AM_OK || q != end) {
             return false;
         }
         if (a[0] == 0x10) {
@@ -367,7 +367,7 @@ static bool kv_fast(const uint8_t *p, const uint8_t *end, struct am_kv *kv)
         if (end - a != 9) {
             return false;
         }
-        x = am_otlp_le64(a + 1);
+        x = am_pbwire_le64(a + 1);
         kv->val.type = AM_VAL_DOUBLE;
         memcpy(&kv->val.u.d, &x, sizeof(x));
         break;
@@ -383,7 +383,7 @@ static int kv_slot(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *end
 {
     const uint8_t *q = NULL;
     size_t len = 0;
-    if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+    if (am_pbwire_len(pp, end, &q, &len, &d->why) != AM_OK) {
         return AM_EINVAL;
     }
     struct am_kv *kv = vec_push(d, kvs);
@@ -423,7 +423,7 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
     const uint8_t *q = NULL;
     size_t len = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         int rc = AM_OK;
@@ -432,18 +432,18 @@ static int dec_event(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end
             if (end - p < 8) {
                 return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
             }
-            ev->time_ns = am_otlp_le64(p);
+            ev->time_ns = am_pbwire_le64(p);
             p += 8;
         } else if (f == 2) {
             WANT(wt, WT_LEN, "event.name: wrong wire type");
-            rc = am_otlp_len(&p, end, &q, &len, &d->why);
+            rc = am_pbwire_len(&p, end, &q, &len, &d->why);
             ev->name.ptr = (const char *)q;
             ev->name.len = len;
         } else if (f == 3) {
             WANT(wt, WT_LEN, "event.attributes: wrong wire type");
             rc = kv_slot(d, &p, end, &kvs);
         } else {
-            rc = am_otlp_skip(&p, end, wt, &d->why);
+            rc = am_pbwire_skip(&p, end, wt, &d->why);
         }
         if (rc != AM_OK) {
             return rc;
@@ -459,26 +459,26 @@ static int dec_status(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *en
     unsigned wt = 0;
     uint64_t x = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 2) {
             WANT(wt, WT_LEN, "status.message: wrong wire type");
             const uint8_t *q = NULL;
             size_t len = 0;
-            if (am_otlp_len(&p, end, &q, &len, &d->why) != AM_OK) {
+            if (am_pbwire_len(&p, end, &q, &len, &d->why) != AM_OK) {
                 return AM_EINVAL;
             }
             s->status_message.ptr = (const char *)q;
             s->status_message.len = len;
         } else if (f == 3) {
             WANT(wt, WT_VARINT, "status.code: wrong wire type");
-            if (am_otlp_varint(&p, end, &x, &d->why) != AM_OK) {
+            if (am_pbwire_varint(&p, end, &x, &d->why) != AM_OK) {
                 return AM_EINVAL;
             }
             /* Open enum: codes we do not know read as UNSET. */
             s->status_code = x == 1 ? AM_STATUS_OK : x == 2 ? AM_STATUS_ERROR : AM_STATUS_UNSET;
-        } else if (am_otlp_skip(&p, end, wt, &d->why) != AM_OK) {
+        } else if (am_pbwire_skip(&p, end, wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
     }
@@ -564,7 +564,7 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
     case 5:
     case 11:
     case 15:
-        if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+        if (am_pbwire_len(pp, end, &q, &len, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 5 || f == 3) {
@@ -584,7 +584,7 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
         }
         return span_id_field(d, f, q, len, s, seen);
     case 6:
-        if (am_otlp_varint(pp, end, &x, &d->why) != AM_OK) {
+        if (am_pbwire_varint(pp, end, &x, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         s->kind = (int)(int32_t)x;
@@ -594,13 +594,13 @@ static int span_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *
         if (end - *pp < 8) {
             return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
         }
-        *(f == 7 ? &s->start_ns : &s->end_ns) = am_otlp_le64(*pp);
+        *(f == 7 ? &s->start_ns : &s->end_ns) = am_pbwire_le64(*pp);
         *pp += 8;
         return AM_OK;
     case 9:
         return kv_slot(d, pp, end, kvs);
     default:
-        return am_otlp_skip(pp, end, span_wt[f], &d->why);
+        return am_pbwire_skip(pp, end, span_wt[f], &d->why);
     }
 }
 
@@ -625,11 +625,11 @@ int am_otlp_pb_span(struct am_otlp_dec *d, const uint8_t *p, const uint8_t *end,
             }
             continue;
         }
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f > 16) {
-            rc = am_otlp_skip(&p, end, wt, &d->why);
+            rc = am_pbwire_skip(&p, end, wt, &d->why);
         } else if (wt != span_wt[f]) {
             return am_otlp_fail(d, AM_EINVAL, span_wt_why[f]);
         } else {
@@ -716,11 +716,11 @@ static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *e
         if (end - *pp < 8) {
             return am_otlp_fail(d, AM_EINVAL, "wire: truncated fixed-width field");
         }
-        *(f == 1 ? &r->time_ns : &r->observed_time_ns) = am_otlp_le64(*pp);
+        *(f == 1 ? &r->time_ns : &r->observed_time_ns) = am_pbwire_le64(*pp);
         *pp += 8;
         return AM_OK;
     case 2:
-        if (am_otlp_varint(pp, end, &x, &d->why) != AM_OK) {
+        if (am_pbwire_varint(pp, end, &x, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         r->severity_number = (int)(int32_t)x;
@@ -730,7 +730,7 @@ static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *e
     case 9:
     case 10:
     case 12:
-        if (am_otlp_len(pp, end, &q, &len, &d->why) != AM_OK) {
+        if (am_pbwire_len(pp, end, &q, &len, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         if (f == 12) {
@@ -740,7 +740,7 @@ static int log_field(struct am_otlp_dec *d, const uint8_t **pp, const uint8_t *e
         }
         return log_id_field(d, f, q, len, r);
     default: /* severity_text, body (not kept), dropped count, flags */
-        return am_otlp_skip(pp, end, log_wt[f], &d->why);
+        return am_pbwire_skip(pp, end, log_wt[f], &d->why);
     }
 }
 
@@ -753,12 +753,12 @@ int am_otlp_pb_log_record(struct am_otlp_dec *d, const uint8_t *p, const uint8_t
     uint32_t f = 0;
     unsigned wt = 0;
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &d->why) != AM_OK) {
             return AM_EINVAL;
         }
         int rc;
         if (f > 12 || f == 4) {
-            rc = am_otlp_skip(&p, end, wt, &d->why);
+            rc = am_pbwire_skip(&p, end, wt, &d->why);
         } else if (wt != log_wt[f]) {
             return am_otlp_fail(d, AM_EINVAL, log_wt_why[f]);
         } else {

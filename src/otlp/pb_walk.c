@@ -68,20 +68,20 @@ static long walk(const uint8_t *p, const uint8_t *end, enum msg m, int depth)
         return AM_EINVAL;
     }
     while (p < end) {
-        if (am_otlp_tag(&p, end, &f, &wt, &why) != AM_OK) {
+        if (am_pbwire_tag(&p, end, &f, &wt, &why) != AM_OK) {
             return AM_EINVAL;
         }
         fields++;
         enum msg c = wt == WT_LEN ? child(m, f) : M_NONE;
         if (c == M_NONE) {
-            if (am_otlp_skip(&p, end, wt, &why) != AM_OK) {
+            if (am_pbwire_skip(&p, end, wt, &why) != AM_OK) {
                 return AM_EINVAL;
             }
             continue;
         }
         const uint8_t *q = NULL;
         size_t len = 0;
-        if (am_otlp_len(&p, end, &q, &len, &why) != AM_OK) {
+        if (am_pbwire_len(&p, end, &q, &len, &why) != AM_OK) {
             return AM_EINVAL;
         }
         long n = walk(q, q + len, c, depth + 1);
