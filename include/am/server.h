@@ -60,11 +60,13 @@ struct am_server_opts {
 
 /* Counters a listener keeps, updated by every worker with relaxed atomics;
  * read each field with __atomic_load_n(&f, __ATOMIC_RELAXED). read_timeouts
- * counts connections closed mid-request (idle keep-alive closes are not). */
+ * counts connections closed mid-request, idle_timeouts those closed by
+ * read_timeout with no request in progress (idle keep-alive, never spoke). */
 struct am_server_stats {
     uint64_t accepted;
     uint64_t rejected_max_connections;
     uint64_t read_timeouts;
+    uint64_t idle_timeouts;
     uint64_t bad_requests; /* unparseable HTTP: 400 and close */
     uint64_t active;
     uint64_t tls_handshake_failures;

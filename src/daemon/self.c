@@ -44,6 +44,7 @@ static void collect_listener(void *ud, struct am_self_out *w)
     uint64_t accepted = __atomic_load_n(&st->accepted, __ATOMIC_RELAXED);
     uint64_t rejected = __atomic_load_n(&st->rejected_max_connections, __ATOMIC_RELAXED);
     uint64_t timeouts = __atomic_load_n(&st->read_timeouts, __ATOMIC_RELAXED);
+    uint64_t idle = __atomic_load_n(&st->idle_timeouts, __ATOMIC_RELAXED);
     uint64_t bad = __atomic_load_n(&st->bad_requests, __ATOMIC_RELAXED);
     uint64_t active = __atomic_load_n(&st->active, __ATOMIC_RELAXED);
     am_self_set(w, AM_M_SELF_CONNECTIONS_ACCEPTED_TOTAL, (double)accepted, name, AM_STR_NULL);
@@ -52,6 +53,8 @@ static void collect_listener(void *ud, struct am_self_out *w)
                 AM_STR("max_connections"));
     am_self_set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)timeouts, name,
                 AM_STR("read_timeout"));
+    am_self_set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)idle, name,
+                AM_STR("idle_timeout"));
     am_self_set(w, AM_M_SELF_CONNECTIONS_REJECTED_TOTAL, (double)bad, name, AM_STR("bad_request"));
     set_listener_limits(w, st, name);
 }

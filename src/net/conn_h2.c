@@ -248,7 +248,8 @@ int am_conn_h2_timer(struct conn *c, uint64_t now_ns, uint64_t *next_ns)
     uint64_t timeout = c->srv->opts.read_timeout_ns;
     am_h2_expire(c->h2, now_ns, timeout);
     if (am_h2_stream_count(c->h2) == 0 && timeout != 0 && now_ns - c->last_rx_ns >= timeout) {
-        return AM_ECLOSED; /* idle: like an idle keep-alive connection, not counted */
+        STAT_ADD(c->srv->listener, idle_timeouts, 1); /* idle, like an HTTP/1.1 keep-alive */
+        return AM_ECLOSED;
     }
     *next_ns = timeout != 0 && timeout < H2_TICK_NS ? timeout : H2_TICK_NS;
     return AM_OK;

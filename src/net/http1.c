@@ -240,6 +240,7 @@ struct head_facts {
     bool chunked;
     bool conn_close;
     bool conn_keep;
+    unsigned hosts;
     uint64_t cl;
 };
 
@@ -261,6 +262,8 @@ static int collect_facts(struct am_http1_request *r, struct head_facts *f, const
             f->chunked = true;
         } else if (am_str_case_eq(name, AM_STR("connection"))) {
             note_connection(v, &f->conn_close, &f->conn_keep);
+        } else if (am_str_case_eq(name, AM_STR("host"))) {
+            f->hosts++;
         } else if (am_str_case_eq(name, AM_STR("expect"))) {
             r->expect_continue = am_str_case_eq(v, AM_STR("100-continue"));
         }
@@ -276,6 +279,14 @@ static int head_semantics(struct am_http1_parser *p, const char **why)
     int rc = collect_facts(r, &f, why);
     if (rc != AM_OK) {
         return rc;
+    }
+    if (f.hosts > 1) { /* RFC 9112 3.2: any request */
+        *why = "more than one Host header";
+        return AM_EINVAL;
+    }
+    if (f.hosts == 0 && r->minor_version == 1) {
+        *why = "missing Host header (required in HTTP/1.1)";
+        return AM_EINVAL;
     }
     if (f.has_cl && f.chunked) {
         *why = "both Content-Length and Transfer-Encoding";

@@ -507,6 +507,8 @@ static void on_timer(struct am_loop *loop, void *ud)
         STAT_ADD(c->srv->listener, read_timeouts, 1);
         AM_LOG_RL(AM_LOG_LEVEL_DEBUG, "net", "listener=%s read timeout fd=%d", c->srv->opts.name,
                   c->fd);
+    } else if (c->phase == CONN_OPEN) {
+        STAT_ADD(c->srv->listener, idle_timeouts, 1); /* no request in progress */
     }
     conn_close(c);
 }

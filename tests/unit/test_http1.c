@@ -72,25 +72,27 @@ static const struct valid_case valid_cases[] = {
     {"get10", "GET /x?q=1 HTTP/1.0\r\n\r\n", "GET", "/x?q=1", 0, false, false, "", 0},
     {"get10_keepalive", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", "GET", "/", 0, true,
      false, "", 1},
-    {"get11_close", "GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n", "GET", "/", 1, false, false,
-     "", 1},
+    {"get11_close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n", "GET", "/", 1, false, false,
+     "", 2},
     {"post_cl", "POST /v1/traces HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", "POST",
      "/v1/traces", 1, true, false, "hello", 2},
-    {"post_dup_cl", "POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc", "POST",
-     "/", 1, true, false, "abc", 2},
+    {"post_dup_cl", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\ncontent-length: 3\r\n\r\nabc", "POST",
+     "/", 1, true, false, "abc", 3},
     {"post_chunked",
-     "POST /v1/traces HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "POST /v1/traces HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
      "5;name=val;x=\"q\"\r\nhello\r\n6 ; ext\r\n world\r\n0\r\nX-Trailer: t\r\nY: u\r\n\r\n",
-     "POST", "/v1/traces", 1, true, false, "hello world", 1},
+     "POST", "/v1/traces", 1, true, false, "hello world", 2},
     {"post_chunked_hex",
-     "POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n", "POST",
-     "/", 1, true, false, "0123456789", 1},
-    {"expect", "POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok", "POST",
-     "/", 1, true, true, "ok", 2},
-    {"leading_crlf", "\r\n\r\nGET / HTTP/1.1\r\n\r\n", "GET", "/", 1, true, false, "", 0},
+     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\nA\r\n0123456789\r\n0\r\n\r\n", "POST",
+     "/", 1, true, false, "0123456789", 2},
+    {"expect", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nok", "POST",
+     "/", 1, true, true, "ok", 3},
+    {"leading_crlf", "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "GET", "/", 1, true, false, "", 1},
     {"post_no_length", "POST / HTTP/1.1\r\nHost: a\r\n\r\n", "POST", "/", 1, true, false, "", 1},
-    {"ows_value", "GET / HTTP/1.1\r\nX-A: \t spaced value \t\r\n\r\n", "GET", "/", 1, true, false,
-     "", 1},
+    {"ows_value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: \t spaced value \t\r\n\r\n", "GET", "/", 1, true, false,
+     "", 2},
+    {"host_empty", "GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET", "/", 1, true, false, "", 1},
+    {"get10_one_host", "GET / HTTP/1.0\r\nHost: a\r\n\r\n", "GET", "/", 0, false, false, "", 1},
 };
 
 static void check_valid(const struct valid_case *c, struct am_http1_parser *p)
@@ -164,9 +166,9 @@ static void test_http1_pipelined_requests_parse_in_turn(void **st)
 {
     (void)st;
     static const char in[] =
-        "POST /a HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-        "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
-        "GET /c HTTP/1.1\r\n\r\n";
+        "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+        "POST /b HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n"
+        "GET /c HTTP/1.1\r\nHost: a\r\n\r\n";
     static const struct {
         const char *target;
         const char *body;
@@ -202,43 +204,51 @@ static const struct reject_case reject_cases[] = {
     {"GET / HTTP/1.1\nHost: a\r\n\r\n", AM_EINVAL, "bare LF line ending"},
     {"GET / HTTP/1.1\r\nHost: a\n\r\n", AM_EINVAL, "bare LF line ending"},
     {"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", AM_EINVAL, "bare CR in head"},
-    {"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", AM_EINVAL, "obs-fold header continuation"},
-    {"GET / HTTP/1.1\r\n\tb\r\n\r\n", AM_EINVAL, "obs-fold header continuation"},
-    {"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", AM_EINVAL,
+    {"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", AM_EINVAL, "obs-fold header continuation"},
+    {"GET / HTTP/1.1\r\nHost: a\r\n\tb\r\n\r\n", AM_EINVAL, "obs-fold header continuation"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", AM_EINVAL,
      "both Content-Length and Transfer-Encoding"},
-    {"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", AM_EINVAL,
      "conflicting Content-Length values"},
-    {"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n", AM_EINVAL, "bad Content-Length"},
-    {"POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\n", AM_EINVAL, "bad Content-Length"},
-    {"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n", AM_EINVAL, "bad Content-Length"},
-    {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n", AM_EINVAL, "bad Content-Length"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\n", AM_EINVAL, "bad Content-Length"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", AM_EINVAL, "bad Content-Length"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", AM_EINVAL,
      "Content-Length overflow"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", AM_EINVAL,
      "unsupported Transfer-Encoding"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", AM_EINVAL,
      "unsupported Transfer-Encoding"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
      AM_EINVAL, "unsupported Transfer-Encoding"},
     {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", AM_EINVAL,
      "Transfer-Encoding in HTTP/1.0"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", AM_EINVAL, "bad chunk size"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n", AM_EINVAL, "bad chunk size"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\n", AM_EINVAL, "bad chunk size"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\n", AM_EINVAL, "bare LF line ending"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", AM_EINVAL, "bad chunk size"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n", AM_EINVAL, "bad chunk size"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5x\r\n", AM_EINVAL, "bad chunk size"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\n", AM_EINVAL, "bare LF line ending"},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", AM_EINVAL,
      "chunk size overflow"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY", AM_EINVAL,
      "missing CRLF after chunk data"},
-    {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", AM_EINVAL,
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nbad trailer\r\n\r\n", AM_EINVAL,
      "bad header name"},
-    {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", AM_EINVAL, "bad header name"},
-    {"GET / HTTP/1.1\r\n: a\r\n\r\n", AM_EINVAL, "bad header name"},
-    {"GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n", AM_EINVAL, "bad byte in header value"},
-    {"G(T / HTTP/1.1\r\n\r\n", AM_EINVAL, "bad request method"},
-    {"GET  / HTTP/1.1\r\n\r\n", AM_EINVAL, "bad request target"},
+    {"GET / HTTP/1.1\r\nHost: a\r\nHost : a\r\n\r\n", AM_EINVAL, "bad header name"},
+    {"GET / HTTP/1.1\r\nHost: a\r\n: a\r\n\r\n", AM_EINVAL, "bad header name"},
+    {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01z\r\n\r\n", AM_EINVAL, "bad byte in header value"},
+    {"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", AM_EINVAL, "bad request method"},
+    {"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", AM_EINVAL, "bad request target"},
     {"GET / HTTP/2.0\r\n\r\n", AM_EINVAL, "unsupported HTTP version"},
     {"GET / HTTP/1.1 \r\n\r\n", AM_EINVAL, "unsupported HTTP version"},
     {"GET /\r\n\r\n", AM_EINVAL, "bad request target"},
+    /* RFC 9112 3.2: Host is required in HTTP/1.1, and at most one in any. */
+    {"GET / HTTP/1.1\r\n\r\n", AM_EINVAL, "missing Host header (required in HTTP/1.1)"},
+    {"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", AM_EINVAL,
+     "missing Host header (required in HTTP/1.1)"},
+    {"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", AM_EINVAL, "more than one Host header"},
+    {"GET / HTTP/1.1\r\nHOST: a\r\nX: y\r\nHost: b\r\n\r\n", AM_EINVAL,
+     "more than one Host header"},
+    {"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", AM_EINVAL, "more than one Host header"},
 };
 
 static void test_http1_rejections_are_einval(void **st)
@@ -263,13 +273,13 @@ static void test_http1_rejections_are_einval(void **st)
     }
 }
 
-/* Built around a 38-byte head "POST / HTTP/1.1\r\nContent-Length: N\r\n\r\n"
- * (N one digit) or a 47-byte chunked head. */
+/* Built around a 47-byte head "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: N\r\n\r\n"
+ * (N one digit) or a 56-byte chunked head. */
 static void test_http1_caps_are_etoobig(void **st)
 {
     (void)st;
-    static const char cl5[] = "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello";
-    static const char chunked[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    static const char cl5[] = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+    static const char chunked[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                                   "3\r\nabc\r\n3\r\ndef\r\n0\r\nT: x\r\n\r\n";
     static const struct {
         int which; /* 0: cl5, 1: chunked */
@@ -279,13 +289,13 @@ static void test_http1_caps_are_etoobig(void **st)
         bool head_parsed;
         const char *why;
     } cases[] = {
-        {0, 38, 5, 0, true, NULL},
-        {0, 37, 5, AM_ETOOBIG, false, "request head too large"},
-        {0, 38, 4, AM_ETOOBIG, true, "request body too large"},
-        {1, 47 + 8, 6, 0, true, NULL}, /* trailers: "T: x\r\n" + "\r\n" = 8 bytes */
-        {1, 47 + 7, 6, AM_ETOOBIG, true, "trailer section too large"},
+        {0, 47, 5, 0, true, NULL},
+        {0, 46, 5, AM_ETOOBIG, false, "request head too large"},
+        {0, 47, 4, AM_ETOOBIG, true, "request body too large"},
+        {1, 56 + 8, 6, 0, true, NULL}, /* trailers: "T: x\r\n" + "\r\n" = 8 bytes */
+        {1, 56 + 7, 6, AM_ETOOBIG, true, "trailer section too large"},
         {1, 100, 5, AM_ETOOBIG, true, "request body too large"},
-        {1, 46, 100, AM_ETOOBIG, false, "request head too large"},
+        {1, 55, 100, AM_ETOOBIG, false, "request head too large"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *in = cases[i].which ? chunked : cl5;
@@ -319,9 +329,9 @@ static void test_http1_header_count_cap_is_etoobig(void **st)
     char in[4096];
     for (size_t count = AM_HTTP1_MAX_HEADERS; count <= AM_HTTP1_MAX_HEADERS + 1; count++) {
         size_t n = 0;
-        memcpy(in, "GET / HTTP/1.1\r\n", 16);
-        n = 16;
-        for (size_t i = 0; i < count; i++) {
+        memcpy(in, "GET / HTTP/1.1\r\nHost: a\r\n", 25);
+        n = 25;
+        for (size_t i = 1; i < count; i++) { /* Host is one of the count */
             memcpy(in + n, "X: y\r\n", 6);
             n += 6;
         }
@@ -349,7 +359,7 @@ static void test_http1_header_count_cap_is_etoobig(void **st)
 static void test_http1_long_chunk_line_is_einval(void **st)
 {
     (void)st;
-    static const char head[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;";
+    static const char head[] = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;";
     size_t n = sizeof(head) - 1 + AM_HTTP1_MAX_CHUNK_LINE;
     char *in = am_xmalloc(n);
     memcpy(in, head, sizeof(head) - 1);
@@ -369,7 +379,7 @@ static void test_http1_long_chunk_line_is_einval(void **st)
 static void test_http1_header_lookup_ignores_case(void **st)
 {
     (void)st;
-    static const char in[] = "GET / HTTP/1.1\r\nContent-Type: application/json\r\nX-A: 1\r\n\r\n";
+    static const char in[] = "GET / HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nX-A: 1\r\n\r\n";
     struct am_http1_parser p;
     size_t used;
     bool done;

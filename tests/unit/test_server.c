@@ -250,7 +250,7 @@ static void test_server_keep_alive_serves_requests_in_turn(void **st)
         assert_non_null(strstr(r.head, "X-Len: 5\r\n"));
         assert_null(strstr(r.head, "Connection: close"));
     }
-    send_str(fd, "GET /ok HTTP/1.1\r\nContent-Type:  application/json ; charset=utf-8\r\n"
+    send_str(fd, "GET /ok HTTP/1.1\r\nHost: a\r\nContent-Type:  application/json ; charset=utf-8\r\n"
                  "Connection: close\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 200);
@@ -269,11 +269,11 @@ static void test_server_pipelined_and_chunked_answer_in_order(void **st)
     char pend[8192];
     size_t plen = 0;
     struct resp r;
-    send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                 "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+                 "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                  "4;ext=1\r\nchun\r\n3\r\nked\r\n0\r\nX-Trailer: 1\r\n\r\n"
-                 "GET /nope HTTP/1.1\r\n\r\n"
-                 "DELETE /echo HTTP/1.1\r\n\r\n");
+                 "GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"
+                 "DELETE /echo HTTP/1.1\r\nHost: a\r\n\r\n");
     static const struct {
         int status;
         const char *body;
@@ -286,7 +286,7 @@ static void test_server_pipelined_and_chunked_answer_in_order(void **st)
     }
     assert_non_null(strstr(r.head, "Allow: POST\r\n"));
     /* A chunked body split across writes. */
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel");
     send_str(fd, "lo\r\n0\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_string_equal(r.body, "hello");
@@ -300,7 +300,7 @@ static void test_server_expect_continue_sends_100_first(void **st)
     char pend[8192];
     size_t plen = 0;
     struct resp r;
-    send_str(fd, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 100);
     assert_int_equal(plen, 0);
@@ -318,7 +318,7 @@ static void test_server_oversized_length_is_413_before_body(void **st)
     char pend[8192];
     size_t plen = 0;
     struct resp r;
-    send_str(fd, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1025\r\n\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1025\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 413);
     assert_string_equal(r.body, "request body too large\n");
@@ -328,7 +328,7 @@ static void test_server_oversized_length_is_413_before_body(void **st)
     /* Chunked: 413 as soon as the running total passes the cap. */
     fd = client(f);
     plen = 0;
-    send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n");
     char chunk[1024 + 3];
     memset(chunk, 'x', 1024);
     memcpy(chunk + 1024, "\r\n", 3);
@@ -397,10 +397,15 @@ static void test_server_bad_requests_get_400_431_and_close(void **st)
     static const struct {
         const char *req;
         int status;
+        const char *why; /* in the body, when set */
     } cases[] = {
-        {"GET /ok HTTP/1.1\nHost: x\n\n", 400},
-        {"POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
-        {"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+        {"GET /ok HTTP/1.1\nHost: x\n\n", 400, NULL},
+        {"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400,
+         "conflicting Content-Length values"},
+        {"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400,
+         "bad chunk size"},
+        {"GET /ok HTTP/1.1\r\n\r\n", 400, "missing Host header (required in HTTP/1.1)"},
+        {"GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host header"},
     };
     char pend[8192];
     struct resp r;
@@ -410,18 +415,21 @@ static void test_server_bad_requests_get_400_431_and_close(void **st)
         send_str(fd, cases[i].req);
         read_response(fd, pend, &plen, &r);
         assert_int_equal(r.status, cases[i].status);
+        if (cases[i].why != NULL) {
+            assert_non_null(strstr(r.body, cases[i].why));
+        }
         assert_non_null(strstr(r.head, "Connection: close\r\n"));
         assert_closed(fd);
         close(fd);
     }
-    assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, bad_requests), 3), 3);
+    assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, bad_requests), 5), 5);
     /* A head over max_header_bytes. */
     int fd = client(f);
     size_t plen = 0;
     char big[MAX_HEAD + 64];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    memcpy(big, "GET /ok HTTP/1.1\r\nX: ", 21);
+    memcpy(big, "GET /ok HTTP/1.1\r\nHost: a\r\nX: ", 30);
     send_str(fd, big);
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 431);
@@ -432,17 +440,28 @@ static void test_server_bad_requests_get_400_431_and_close(void **st)
 static void test_server_read_timeout_closes_slow_and_idle(void **st)
 {
     struct fixture *f = *st;
+    char pend[8192];
+    size_t plen = 0;
+    struct resp r;
     int slow = client(f);
     int idle = client(f);
+    int kept = client(f);
     uint64_t start = now_ms();
     send_str(slow, "GET /ok HT");
+    send_str(kept, "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
+    read_response(kept, pend, &plen, &r);
+    assert_int_equal(r.status, 200);
     assert_closed(slow);
     assert_closed(idle);
+    assert_closed(kept);
     assert_true(now_ms() - start >= READ_TIMEOUT_NS / 1000000 - 50);
     close(slow);
     close(idle);
-    /* Only the connection with a partial request counts as a timeout. */
+    close(kept);
+    /* The partial request is a read timeout; the silent connection and the
+     * idle keep-alive one are idle timeouts. */
     assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, read_timeouts), 1), 1);
+    assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, idle_timeouts), 2), 2);
 }
 
 static void test_server_max_connections_rejects_extra(void **st)
@@ -454,7 +473,7 @@ static void test_server_max_connections_rejects_extra(void **st)
     for (int i = 0; i < MAX_CONNS; i++) {
         size_t plen = 0;
         fds[i] = client(f);
-        send_str(fds[i], "GET /ok HTTP/1.1\r\n\r\n");
+        send_str(fds[i], "GET /ok HTTP/1.1\r\nHost: a\r\n\r\n");
         read_response(fds[i], pend, &plen, &r);
         assert_int_equal(r.status, 200);
     }
