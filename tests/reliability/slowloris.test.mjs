@@ -5,8 +5,9 @@
 // byte every 200 ms, SLOW_BODY connections that trickle a declared body.
 // Exact invariants: every one is closed by the server between read_timeout
 // and read_timeout + 2 s after it started; the mid-request ones are counted
-// in agentmeter_connections_rejected_total{reason="read_timeout"} exactly
-// (an idle connection closing is not an error and is not counted there);
+// in agentmeter_connections_rejected_total{reason="read_timeout"} exactly,
+// the idle ones in {reason="idle_timeout"} exactly (the good client's
+// connections are Connection: close, so not among them);
 // connections_active returns to 0; meanwhile another client's exports all
 // answer 200 promptly and are all counted.
 
@@ -140,6 +141,7 @@ test(`slowloris and ${IDLE} idle connections: closed after read_timeout, counted
     assert.ok(m, 'connections_active never returned to 0');
     const L = { listener: 'otlp_http' };
     assert.equal(m.get('agentmeter_connections_rejected_total', { ...L, reason: 'read_timeout' }), SLOW_HEAD + SLOW_BODY);
+    assert.equal(m.get('agentmeter_connections_rejected_total', { ...L, reason: 'idle_timeout' }), IDLE);
     assert.equal(m.get('agentmeter_connections_accepted_total', L), IDLE + SLOW_HEAD + SLOW_BODY + GOOD);
     assert.equal(m.get('agentmeter_connections_rejected_total', { ...L, reason: 'max_connections' }), 0);
     assert.equal(m.get('agent_requests_total', { agent_name: 'good-bot', status: 'success' }), GOOD);

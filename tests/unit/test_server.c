@@ -250,8 +250,9 @@ static void test_server_keep_alive_serves_requests_in_turn(void **st)
         assert_non_null(strstr(r.head, "X-Len: 5\r\n"));
         assert_null(strstr(r.head, "Connection: close"));
     }
-    send_str(fd, "GET /ok HTTP/1.1\r\nHost: a\r\nContent-Type:  application/json ; charset=utf-8\r\n"
-                 "Connection: close\r\n\r\n");
+    send_str(fd,
+             "GET /ok HTTP/1.1\r\nHost: a\r\nContent-Type:  application/json ; charset=utf-8\r\n"
+             "Connection: close\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "application/json"); /* media type only, trimmed */
@@ -300,7 +301,8 @@ static void test_server_expect_continue_sends_100_first(void **st)
     char pend[8192];
     size_t plen = 0;
     struct resp r;
-    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    send_str(fd,
+             "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 100);
     assert_int_equal(plen, 0);
@@ -318,7 +320,9 @@ static void test_server_oversized_length_is_413_before_body(void **st)
     char pend[8192];
     size_t plen = 0;
     struct resp r;
-    send_str(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1025\r\n\r\n");
+    send_str(
+        fd,
+        "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1025\r\n\r\n");
     read_response(fd, pend, &plen, &r);
     assert_int_equal(r.status, 413);
     assert_string_equal(r.body, "request body too large\n");
@@ -464,6 +468,19 @@ static void test_server_read_timeout_closes_slow_and_idle(void **st)
     assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, idle_timeouts), 2), 2);
 }
 
+/* An HTTP/2 connection with no stream open closes after read_timeout and is
+ * counted as idle, like an idle HTTP/1.1 keep-alive connection. */
+static void test_server_h2_idle_close_is_counted(void **st)
+{
+    struct fixture *f = *st;
+    int fd = client(f);
+    h2_post_echo(fd, 1);
+    assert_int_equal(wait_observed(f, 1), 1);
+    assert_int_equal(wait_stat(f, offsetof(struct am_server_stats, idle_timeouts), 1), 1);
+    assert_int_equal(stat_of(f, offsetof(struct am_server_stats, read_timeouts)), 0);
+    close(fd);
+}
+
 static void test_server_max_connections_rejects_extra(void **st)
 {
     struct fixture *f = *st;
@@ -577,6 +594,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_bad_requests_get_400_431_and_close, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_server_h2_idle_close_is_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_read_timeout_closes_slow_and_idle, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_server_max_connections_rejects_extra, setup, teardown),
