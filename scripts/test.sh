@@ -221,6 +221,42 @@ if [[ $rc -ne 0 ]]; then
     stage_failed "Debian package"
 fi
 
+step "clang ThreadSanitizer build (build-tsan/)"
+if build build-tsan clang Debug -DAM_SANITIZE=OFF -DAM_TSAN=ON; then
+    step "ctest: clang TSan"
+    # unit.memlimit measures what free() hands back to the system, which
+    # TSan's own allocator does differently (not a race); fmt_python checks
+    # a pure formatter the other builds already cover.
+    ( cd build-tsan && ctest --output-on-failure -j"$jobs" --timeout 300 \
+        -E '^(unit\.memlimit|unit\.fmt_python|fuzz\..*)$' ) 2>&1 | tee "$logdir/ctest.tsan.log" ||
+        true
+    tsan_line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' \
+        "$logdir/ctest.tsan.log" | tail -1 || true)
+    tsan_f=$(sed -nE 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/p' <<<"$tsan_line")
+    tsan_t=$(sed -nE 's/.* failed out of ([0-9]+).*/\1/p' <<<"$tsan_line")
+    passed=$((passed + ${tsan_t:-0} - ${tsan_f:-0}))
+    failed=$((failed + ${tsan_f:-1}))
+    if [[ -z "$tsan_line" || ${tsan_f:-1} -ne 0 ]] ||
+        grep -q 'WARNING: ThreadSanitizer' "$logdir/ctest.tsan.log"; then
+        stage_failed "ctest in build-tsan (ThreadSanitizer)"
+    fi
+    step "end-to-end against build-tsan/agentmeter (concurrency subset)"
+    rc=0
+    (cd tests/e2e && TSAN_OPTIONS=halt_on_error=1 AGENTMETER_BIN="$root/build-tsan/agentmeter" node --test \
+        --test-concurrency=1 --test-timeout=180000 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$logdir/e2e.tsan.tap" \
+        ./shutdown.test.mjs ./reload.test.mjs ./remote_write.test.mjs ./transport.test.mjs) || rc=$?
+    p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' "$logdir/e2e.tsan.tap" | tail -1)
+    f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' "$logdir/e2e.tsan.tap" | tail -1)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    if [[ $rc -ne 0 ]]; then
+        [[ ${f:-0} -gt 0 ]] || failed=$((failed + 1))
+        stage_failed "end-to-end tests against build-tsan/agentmeter"
+    fi
+fi
+
 step "checksrc"
 if ! scripts/checksrc.sh; then
     stage_failed "scripts/checksrc.sh"
