@@ -236,6 +236,24 @@ static inline void rwr_start(struct rwr *r, const struct rwr_step *script, size_
     pthread_create(&r->thread, NULL, rwr_main, r);
 }
 
+/* A receiver that starts down: its port is bound but has never listened, so
+ * no connection can reach it before the test brings it up. (Starting up and
+ * then going down races: a sender may connect before the thread sees it.) */
+static inline void rwr_start_down(struct rwr *r)
+{
+    memset(r, 0, sizeof(*r));
+    pthread_mutex_init(&r->mu, NULL);
+    r->lfd = -1;
+    r->hold = rwr_bind(0);
+    r->listening = false;
+    r->down = true;
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    getsockname(r->hold, (struct sockaddr *)&a, &al);
+    r->port = ntohs(a.sin_port);
+    pthread_create(&r->thread, NULL, rwr_main, r);
+}
+
 static inline void rwr_set_down(struct rwr *r, bool down)
 {
     pthread_mutex_lock(&r->mu);

@@ -155,9 +155,8 @@ static void test_send_dead_endpoint_keeps_data_for_restart(void **st)
 {
     (void)st;
     struct rwr r;
-    rwr_start(&r, NULL, 0);
+    rwr_start_down(&r); /* nothing listens until phase 2 */
     int port = r.port;
-    rwr_set_down(&r, true); /* nothing listens until phase 2 */
     char dir[128];
     rwt_mkdtemp(dir, sizeof(dir), "rws");
     struct am_rw *rw = make_rw(dir, port, NULL, 0, NULL, NULL);
