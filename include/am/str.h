@@ -40,6 +40,11 @@ static inline bool am_str_empty(struct am_str s)
 bool am_str_case_eq(struct am_str a, struct am_str b);
 bool am_str_case_contains(struct am_str hay, struct am_str needle);
 bool am_str_starts_with(struct am_str s, struct am_str prefix);
+/* s without leading and trailing spaces and tabs (HTTP's OWS). */
+struct am_str am_str_trim(struct am_str s);
+/* Split *s at the first c: returns what comes before it and leaves *s after
+ * it (empty when c is absent). For "a;b;c"-style lists. */
+struct am_str am_str_cut(struct am_str *s, char c);
 
 /* 64-bit hash of the bytes (XXH3), and with a seed for chaining. */
 uint64_t am_hash(const void *p, size_t len);

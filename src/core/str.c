@@ -1,6 +1,7 @@
 /* str.c - string-view helpers and hashing (am/str.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <xxhash.h>
 
 #include "am/alloc.h"
@@ -132,4 +133,25 @@ int am_str_to_double(struct am_str s, double *out)
 char *am_str_dup(struct am_str s)
 {
     return am_xstrndup(s.ptr ? s.ptr : "", s.len);
+}
+
+struct am_str am_str_trim(struct am_str s)
+{
+    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
+        s.len--;
+    }
+    return s;
+}
+
+struct am_str am_str_cut(struct am_str *s, char c)
+{
+    const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
+    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
+    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
+    s->len = p != NULL ? s->len - head.len - 1 : 0;
+    return head;
 }

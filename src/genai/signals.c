@@ -166,32 +166,6 @@ static bool parse_p(struct am_str v, double *adjusted)
     return true;
 }
 
-static struct am_str trim(struct am_str s)
-{
-    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
-        s.ptr++;
-        s.len--;
-    }
-    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
-/* Split s at the first sep: *head before it, s after it (empty at the end). */
-static struct am_str next_item(struct am_str *s, char sep)
-{
-    const char *p = s->len > 0 ? memchr(s->ptr, sep, s->len) : NULL;
-    struct am_str head = *s;
-    if (p == NULL) {
-        *s = (struct am_str){s->ptr + s->len, 0};
-        return head;
-    }
-    head.len = (size_t)(p - s->ptr);
-    *s = (struct am_str){p + 1, s->len - head.len - 1};
-    return head;
-}
-
 /* The sub-keys of the ot member's value: "th:…;p:…;rv:…". */
 static enum am_adjust_source parse_ot(struct am_str v, double *adjusted)
 {
@@ -200,7 +174,7 @@ static enum am_adjust_source parse_ot(struct am_str v, double *adjusted)
     bool has_th = false;
     bool has_p = false;
     while (v.len > 0) {
-        struct am_str kv = next_item(&v, ';');
+        struct am_str kv = am_str_cut(&v, ';');
         if (kv.len > 3 && kv.ptr[2] == ':' && kv.ptr[0] == 't' && kv.ptr[1] == 'h') {
             has_th = parse_th((struct am_str){kv.ptr + 3, kv.len - 3}, &th);
         } else if (kv.len > 2 && kv.ptr[0] == 'p' && kv.ptr[1] == ':') {
@@ -222,7 +196,7 @@ enum am_adjust_source am_signals_tracestate(struct am_str ts, double *adjusted)
 {
     *adjusted = 1;
     while (ts.len > 0) {
-        struct am_str member = trim(next_item(&ts, ','));
+        struct am_str member = am_str_trim(am_str_cut(&ts, ','));
         if (member.len > 3 && member.ptr[0] == 'o' && member.ptr[1] == 't' &&
             member.ptr[2] == '=') {
             enum am_adjust_source src =

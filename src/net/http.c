@@ -213,28 +213,6 @@ struct am_str am_http_media_type(struct am_str v)
 
 /* ---- Accept, Accept-Encoding (RFC 9110 12.5) ---- */
 
-static struct am_str trim_ws(struct am_str s)
-{
-    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t')) {
-        s.ptr++;
-        s.len--;
-    }
-    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t')) {
-        s.len--;
-    }
-    return s;
-}
-
-/* Split s at the first c: *head before it, s after it (empty when absent). */
-static struct am_str cut(struct am_str *s, char c)
-{
-    const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
-    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
-    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
-    s->len = p != NULL ? s->len - head.len - 1 : 0;
-    return head;
-}
-
 static bool ieq(struct am_str a, const char *b)
 {
     size_t n = strlen(b);
@@ -277,10 +255,10 @@ static int range_q(struct am_str params)
 {
     int q = 1000;
     while (params.len > 0) {
-        struct am_str p = trim_ws(cut(&params, ';'));
-        struct am_str name = trim_ws(cut(&p, '='));
+        struct am_str p = am_str_trim(am_str_cut(&params, ';'));
+        struct am_str name = am_str_trim(am_str_cut(&p, '='));
         if (ieq(name, "q")) {
-            q = qvalue(trim_ws(p));
+            q = qvalue(am_str_trim(p));
         }
     }
     return q;
@@ -290,8 +268,8 @@ int am_http_accept_q(struct am_str header, const char *const *names, size_t n)
 {
     int best = -1;
     while (header.len > 0) {
-        struct am_str item = cut(&header, ',');
-        struct am_str token = trim_ws(cut(&item, ';'));
+        struct am_str item = am_str_cut(&header, ',');
+        struct am_str token = am_str_trim(am_str_cut(&item, ';'));
         int q = range_q(item);
         if (q < 0) {
             continue; /* a malformed q drops its item */
