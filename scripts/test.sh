@@ -242,7 +242,7 @@ if build build-tsan clang Debug -DAM_SANITIZE=OFF -DAM_TSAN=ON; then
     fi
     step "end-to-end against build-tsan/agentmeter (concurrency subset)"
     rc=0
-    (cd tests/e2e && TSAN_OPTIONS=halt_on_error=1 AGENTMETER_BIN="$root/build-tsan/agentmeter" node --test \
+    (cd tests/e2e && TSAN_OPTIONS=halt_on_error=1 AGENTMETER_E2E_WORKERS=2 AGENTMETER_BIN="$root/build-tsan/agentmeter" node --test \
         --test-concurrency=1 --test-timeout=180000 \
         --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=tap --test-reporter-destination="$logdir/e2e.tsan.tap" \

@@ -43,8 +43,11 @@ async function freePorts(n) {
 // The collector's YAML config. `extra` is appended verbatim at top level
 // (pricing, processors, ...); `http`, `grpc` and `prom` are extra lines
 // (YAML at 6 spaces) inside that listener's section (tls, auth, limits).
+// AGENTMETER_E2E_WORKERS (default 1) sets the worker count: the ThreadSanitizer
+// stage runs its subset with 2 so that workers really share trace assembly,
+// conversations and the series shards.
 export function configYaml({ httpPort, grpcPort, promPort, extra = '', http = '', grpc = '', prom = '' }) {
-  return `workers: 1
+  return `workers: ${process.env.AGENTMETER_E2E_WORKERS ?? 1}
 receivers:
   otlp:
     http:
