@@ -150,8 +150,16 @@ struct am_str am_str_trim(struct am_str s)
 struct am_str am_str_cut(struct am_str *s, char c)
 {
     const char *p = s->len > 0 ? memchr(s->ptr, c, s->len) : NULL;
-    struct am_str head = {s->ptr, p != NULL ? (size_t)(p - s->ptr) : s->len};
-    s->ptr = p != NULL ? p + 1 : s->ptr + s->len;
-    s->len = p != NULL ? s->len - head.len - 1 : 0;
+    struct am_str head = *s;
+    if (p == NULL) {
+        if (s->len > 0) { /* never offset a NULL view (UB even by 0) */
+            s->ptr += s->len;
+        }
+        s->len = 0;
+        return head;
+    }
+    head.len = (size_t)(p - s->ptr);
+    s->ptr = p + 1;
+    s->len -= head.len + 1;
     return head;
 }
